@@ -71,7 +71,7 @@ def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict
         ax.set_xlabel(AXES[axis])
         ax.set_ylabel("coverage (pass@k)")
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, 0.93) if frontier else None)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(0.0, 0.42), framealpha=0.9)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

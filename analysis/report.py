@@ -8,10 +8,14 @@ import numpy as np
 
 from .bootstrap import bootstrap_coverage
 from .compute import axes_at, measured_gpu_hours, problem_costs
+from .counts import read_counts
 from .fit import fit_power_law, log_grid
+from .forecast import beta_coverage, fit_beta
+from .frontier import attach_frontier, frontier_for, load_frontier, measured_score
 from .passk import coverage_curve, validate_counts
 from .plots import plot_coverage
 from .rundir import read_run
+from .vote import vote_curve
 
 N_RULE = ("coverage at k averages pass@k over all problems and is reported for k = 1..min(n); "
           "problems with more samples contribute their unbiased estimate at each such k")
@@ -41,7 +45,25 @@ def curve_report(n, c, num_boot: int = 1000, level: float = 0.95, seed: int = 0)
                      "interval": f"percentile bootstrap over problems, {num_boot} resamples"},
         "coverage_every_k": cov_all.tolist(),
         "fit": fit_power_law(k_all, cov_all),
+        **forecast_report(n, c),
     }
+
+
+def forecast_report(n, c, reach: int = 100) -> dict:
+    """Fitted Beta and its coverage forecast from k = n up to reach * n."""
+    beta = fit_beta(n, c)
+    kf = log_grid(int(n.min()), int(n.min()) * reach, 60)
+    return {"beta_fit": beta,
+            "forecast_curve": {"k": kf.tolist(), "coverage": beta_coverage(kf, beta["alpha"], beta["beta"]).tolist(),
+                               "method": "1 - B(alpha, beta + K) / B(alpha, beta), Beta fitted by maximum likelihood"}}
+
+
+def _benchmark(cfg: dict) -> str | None:
+    """The benchmark a run measured, from config.toml ([task] name, or a top-level key)."""
+    task = cfg.get("task")
+    if isinstance(task, dict):
+        return task.get("name") or task.get("benchmark")
+    return task if isinstance(task, str) else cfg.get("benchmark")
 
 
 def _value_at(report: dict, k: int, key: str = "pass_at_k"):
@@ -53,9 +75,14 @@ def _value_at(report: dict, k: int, key: str = "pass_at_k"):
         return every[k - 1] if key == "pass_at_k" and every and k <= len(every) else None
 
 
-def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, frontier=None) -> dict:
+def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, benchmark: str | None = None,
+                frontier_csv=None, frontier_runs=()) -> dict:
     """Analyse a run directory: write report.json, coverage.png and coverage.svg into it and
-    return the report dict."""
+    return the report dict.
+
+    Frontier lines: rows of the cited table (plus frontier_csv) for the run's benchmark, and the
+    pass@1 of each run directory in frontier_runs (single-shot runs of frontier models).
+    """
     run_dir = Path(run_dir)
     run = read_run(run_dir)
     cfg = run["config"]
@@ -80,6 +107,12 @@ def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, frontier=None) -> 
         rep["compute"]["gpu_hours_measured"] = hours
         if "dollars" not in rep["compute"]:
             rep["notes"].append("no price and no measured time; dollar axis omitted")
+    vote = vote_curve(run["group"], run["extracted_answer"], run["correct"], seed=seed)
+    if vote is not None:
+        rep["vote"] = vote
+    rep["benchmark"] = benchmark or _benchmark(cfg)
+    rows = frontier_for(rep["benchmark"], load_frontier(frontier_csv)) + [measured_score(d) for d in frontier_runs]
+    attach_frontier(rep, rows)
     write_outputs(rep, run_dir, title=f"{model} — {rep['num_problems']} problems, n = {rep['samples_per_problem']}")
     return rep
 
@@ -121,4 +154,46 @@ def format_table(report: dict) -> str:
     if fit.get("a") is not None:
         lines.append(f"power-law fit log c = a k^b over k in [{fit['k_min']}, {fit['k_max']}]: "
                      f"a = {fit['a']:.4f}, b = {fit['b']:.4f} (rms residual {fit['rmse_coverage']:.4f} in coverage)")
+    return "\n".join(lines)
+
+
+def analyze_counts(path, out_dir=None, num_boot: int = 1000, seed: int = 0, frontier_csv=None,
+                   benchmark: str | None = None) -> dict:
+    """Analyse a per-problem counts CSV (one or more models): one report per model, and one
+    plot overlaying them (written to out_dir when given). Returns {"models": {...}, "plots": [...]}."""
+    data = read_counts(path)
+    table = load_frontier(frontier_csv)
+    models = {}
+    for name, rec in data.items():
+        rep = {"model": name, "benchmark": benchmark or rec["benchmark"], "source": str(path)}
+        rep.update(curve_report(rec["n"], rec["c"], num_boot=num_boot, seed=seed))
+        attach_frontier(rep, frontier_for(rep["benchmark"], table))
+        models[name] = rep
+    out = {"models": models}
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        curves = [dict(r["coverage"], label=name, fit=r["fit"],
+                       forecast=r["forecast_curve"] if len(models) == 1 else None)
+                  for name, r in models.items()]
+        first = next(iter(models.values()))
+        title = f"{Path(path).name}: {first['num_problems']} problems, n = {first['samples_per_problem']}"
+        out["plots"] = plot_coverage(curves, out_dir / "coverage", title=title, frontier=first.get("frontier"))
+    return out
+
+
+def format_models(result: dict) -> str:
+    """Per model: coverage at k = 1, 10, 100, ... up to n, and the power-law a and b."""
+    models = result["models"]
+    n = max(r["samples_per_problem"] for r in models.values())
+    ks = [10 ** i for i in range(int(np.log10(n)) + 1)]
+    ks = ks + [n] if ks[-1] != n else ks
+    width = max(len(m) for m in models) + 2
+    lines = [f"{'model':<{width}}" + "".join(f"{'@' + str(k):>9}" for k in ks) + f"{'a':>10}{'b':>9}"]
+    for name, r in models.items():
+        every = r["coverage_every_k"]
+        cells = "".join(f"{100 * every[k - 1]:8.2f}%" if k <= len(every) else f"{'-':>9}" for k in ks)
+        fit = r["fit"]
+        ab = f"{fit['a']:10.4f}{fit['b']:9.4f}" if fit["a"] is not None else f"{'-':>10}{'-':>9}"
+        lines.append(f"{name:<{width}}{cells}{ab}")
+    lines.append("coverage in percent; fit log(coverage) = a * k^b over k = 1..n (log-spaced points)")
     return "\n".join(lines)
