@@ -69,25 +69,38 @@ def unique_counts(n, c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return uniq[:, 0], uniq[:, 1], inverse.reshape(-1)
 
 
+def _rows(n: np.ndarray, c: np.ndarray, k_max: int) -> np.ndarray:
+    """pass@k rows for already validated counts (NaN where k > n)."""
+    out = np.zeros((n.size, k_max))
+    i = np.arange(k_max, dtype=np.float64)
+    live = c > 0                                                  # c == 0 rows stay 0
+    if live.any():
+        denom = n[live, None].astype(np.float64) - i[None, :]    # n - i, for i = 0..k_max-1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = c[live, None] / denom
+            np.minimum(frac, 1.0, out=frac)
+            np.negative(frac, out=frac)
+            np.log1p(frac, out=frac)                              # -inf once n - i <= c
+            np.cumsum(frac, axis=1, out=frac)
+            np.expm1(frac, out=frac)
+            np.negative(frac, out=frac)
+        out[live] = frac
+    out[i[None, :] >= n[:, None]] = np.nan                        # k = i + 1 > n
+    return out
+
+
 def pass_at_k_matrix(n, c, k_max: int | None = None) -> np.ndarray:
     """Per-problem pass@k for k = 1..k_max as a (problems, k_max) float64 array.
 
-    Entries with k > n_i are NaN (undefined). k_max defaults to max(n).
+    Entries with k > n_i are NaN (undefined). k_max defaults to max(n). Each distinct (n, c)
+    pair is computed once and copied to the problems that share it.
     """
     n, c = validate_counts(n, c)
     k_max = int(n.max()) if k_max is None else int(k_max)
     if k_max < 1:
         raise CountsError(f"k_max must be >= 1, got {k_max}")
-    i = np.arange(k_max, dtype=np.float64)
-    denom = n[:, None].astype(np.float64) - i[None, :]          # n - i, for i = 0..k_max-1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = c[:, None] / denom
-        terms = np.log1p(-np.minimum(frac, 1.0))                  # -inf once n - i <= c
-        log_ratio = np.cumsum(terms, axis=1)
-        out = -np.expm1(log_ratio)
-    out[denom <= 0] = np.nan                                      # k = i + 1 > n
-    out[c == 0, :] = np.where(np.isnan(out[c == 0, :]), np.nan, 0.0)
-    return out
+    un, uc, inv = unique_counts(n, c)
+    return _rows(un, uc, k_max)[inv]
 
 
 def coverage_curve(n, c, k_max: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -99,6 +112,6 @@ def coverage_curve(n, c, k_max: int | None = None) -> tuple[np.ndarray, np.ndarr
     cov = np.zeros(k_top)
     step = max(1, 2_000_000 // k_top)                              # bound memory to ~16 MB a chunk
     for lo in range(0, len(un), step):
-        rows = pass_at_k_matrix(un[lo:lo + step], uc[lo:lo + step], k_top)
+        rows = _rows(un[lo:lo + step], uc[lo:lo + step], k_top)
         cov += weights[lo:lo + step] @ rows
     return np.arange(1, k_top + 1), cov / weights.sum()
