@@ -1,0 +1,127 @@
+"""`monkeys analyze` and `monkeys compare`: argparse entry points returning exit codes.
+
+Bad input prints one line naming the problem and the fix to stderr and returns 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .counts import read_counts
+from .forecast import forecast_check
+from .passk import CountsError
+from .plots import plot_coverage
+from .report import analyze_counts, analyze_run, curve_report, format_models, format_table
+from .rundir import RunError, read_run
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise CountsError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _analyze_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="monkeys analyze", description="Coverage (pass@k) curve, compute axes, fits and plots.")
+    p.add_argument("run_dir", nargs="?", help="run directory (runs/<name>); writes report.json and coverage.png/.svg into it")
+    p.add_argument("--counts", metavar="CSV", help="per-problem counts: problem_id, n, c [, model] "
+                   "(orig_dset_idx, num_samples, num_correct also accepted)")
+    p.add_argument("--out", metavar="DIR", help="where --counts writes coverage.png/.svg and report.json (default: .)")
+    p.add_argument("--json", metavar="PATH", help="with --counts: per model, coverage at every k and the fit's a and b")
+    p.add_argument("--benchmark", help="benchmark name for frontier lines (default: from config.toml / the CSV)")
+    p.add_argument("--frontier", metavar="CSV", help="extra frontier rows: model, benchmark, score (percent), source")
+    p.add_argument("--frontier-run", metavar="RUN_DIR", action="append", default=[],
+                   help="single-shot run of a frontier model; its pass@1 becomes a frontier line (repeatable)")
+    p.add_argument("--forecast-check", type=int, metavar="M",
+                   help="with --counts: draw M of each problem's n outcomes and compare forecasts of coverage@n")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def _fail(msg: str) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return 2
+
+
+def main_analyze(argv: list[str]) -> int:
+    try:
+        args = _analyze_parser().parse_args(argv)
+        if bool(args.run_dir) == bool(args.counts):
+            raise CountsError("give either RUN_DIR or --counts CSV (exactly one)")
+        if args.bootstrap < 1:
+            raise CountsError(f"--bootstrap must be >= 1, got {args.bootstrap}")
+        if args.run_dir:
+            rep = analyze_run(args.run_dir, num_boot=args.bootstrap, seed=args.seed, benchmark=args.benchmark,
+                              frontier_csv=args.frontier, frontier_runs=args.frontier_run)
+            print(format_table(rep))
+            for fr in rep.get("frontier", []):
+                cross = fr["crossovers"][0]
+                where = ("not reached" if cross.get("k") is None else
+                         f"passed at k = {cross['k']}" + ("" if cross["observed"] else " (Beta forecast)"))
+                print(f"frontier {fr['model']} {100 * fr['score']:.1f}%: {where}")
+            for note in rep["notes"]:
+                print(f"note: {note}")
+            print(f"wrote {Path(args.run_dir) / 'report.json'}, {rep['plots'][0]}, {rep['plots'][1]}")
+            return 0
+        out_dir = Path(args.out or ".")
+        result = analyze_counts(args.counts, out_dir, num_boot=args.bootstrap, seed=args.seed,
+                                frontier_csv=args.frontier, benchmark=args.benchmark)
+        print(format_models(result))
+        if args.forecast_check:
+            data = read_counts(args.counts)
+            print(f"forecast of coverage@n from {args.forecast_check} samples per problem (mean over 20 draws):")
+            for name, rec in data.items():
+                fc = forecast_check(rec["n"], rec["c"], m=args.forecast_check, seed=args.seed)
+                result["models"][name]["forecast_check"] = fc
+                print(f"  {name}: truth {100 * fc['truth']:.2f}%  power law {100 * fc['power_law']['mean_forecast']:.2f}% "
+                      f"(|err| {100 * fc['power_law']['mean_abs_error']:.2f})  Beta {100 * fc['beta']['mean_forecast']:.2f}% "
+                      f"(|err| {100 * fc['beta']['mean_abs_error']:.2f})")
+        (out_dir / "report.json").write_text(json.dumps(result, indent=1))
+        if args.json:
+            slim = {name: {"k": list(range(1, len(r["coverage_every_k"]) + 1)), "coverage": r["coverage_every_k"],
+                           "a": r["fit"]["a"], "b": r["fit"]["b"]} for name, r in result["models"].items()}
+            Path(args.json).write_text(json.dumps(slim))
+            print(f"wrote {args.json}")
+        print(f"wrote {out_dir / 'report.json'}, {result['plots'][0]}, {result['plots'][1]}")
+        return 0
+    except (CountsError, RunError, ValueError, OSError) as e:
+        return _fail(str(e))
+
+
+def main_compare(argv: list[str]) -> int:
+    """Overlay coverage curves of several run directories and/or counts CSVs (one curve per model)."""
+    p = _Parser(prog="monkeys compare", description="Overlay the coverage curves of runs or models.")
+    p.add_argument("inputs", nargs="+", help="run directories and/or counts CSV files")
+    p.add_argument("--out", metavar="STEM", default="compare", help="output path without extension (default: ./compare)")
+    p.add_argument("--bootstrap", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    try:
+        args = p.parse_args(argv)
+        curves = []
+        for item in args.inputs:
+            path = Path(item)
+            if path.is_dir():
+                run = read_run(path)
+                rep = curve_report(run["n"], run["c"], num_boot=args.bootstrap, seed=args.seed)
+                label = (run["config"].get("model") or {}).get("name") or path.name
+                sources = [(label, rep)]
+            elif path.is_file():
+                sources = [(name, curve_report(r["n"], r["c"], num_boot=args.bootstrap, seed=args.seed))
+                           for name, r in read_counts(path).items()]
+            else:
+                raise CountsError(f"{item}: neither a run directory nor a counts CSV")
+            for label, rep in sources:
+                rep["model"] = label
+                print(format_table(rep))
+                curves.append(dict(rep["coverage"], label=label, fit=rep["fit"]))
+        paths = plot_coverage(curves, Path(args.out), title="coverage comparison", axes=["k"])
+        print(f"wrote {paths[0]}, {paths[1]}")
+        return 0
+    except (CountsError, RunError, ValueError, OSError) as e:
+        return _fail(str(e))
+
+
+if __name__ == "__main__":
+    sys.exit(main_analyze(sys.argv[1:]))

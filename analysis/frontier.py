@@ -1,0 +1,106 @@
+"""Single-shot frontier scores and where repeated sampling overtakes them.
+
+Scores come from a cited table (analysis/data/frontier.csv; users add rows with their own CSV of
+the same columns: model, benchmark, score in percent, source) or are measured: a run directory
+of a frontier model sampled once per problem (for example through the OpenAI-compatible
+backend) gives its pass@1.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from .forecast import beta_coverage
+from .passk import CountsError
+from .rundir import read_run
+
+TABLE = Path(__file__).with_name("data") / "frontier.csv"
+
+
+def load_frontier(extra=None) -> list[dict]:
+    """Rows of the bundled table plus those of an optional user CSV; score as a fraction."""
+    rows = []
+    for path in [TABLE] + ([Path(extra)] if extra else []):
+        if not path.is_file():
+            raise CountsError(f"{path}: no such frontier table; expected columns model, benchmark, score, source")
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = {"model", "benchmark", "score", "source"} - set(reader.fieldnames or [])
+            if missing:
+                raise CountsError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+            for line, r in enumerate(reader, start=2):
+                try:
+                    score = float(r["score"])
+                except ValueError:
+                    raise CountsError(f"{path}, line {line}: score {r['score']!r} is not a number") from None
+                if not 0 <= score <= 100:
+                    raise CountsError(f"{path}, line {line}: score {score} is not a percentage in [0, 100]")
+                rows.append({"model": r["model"], "benchmark": r["benchmark"], "score": score / 100.0,
+                             "source": r["source"]})
+    return rows
+
+
+def _norm(name: str) -> str:
+    return "".join(ch for ch in (name or "").lower() if ch.isalnum())
+
+
+def frontier_for(benchmark: str | None, rows: list[dict]) -> list[dict]:
+    """Rows whose benchmark matches (case and punctuation ignored)."""
+    if not benchmark:
+        return []
+    return [dict(r) for r in rows if _norm(r["benchmark"]) == _norm(benchmark)]
+
+
+def measured_score(run_dir) -> dict:
+    """pass@1 of a run directory (mean over problems of c/n), as a frontier row."""
+    run = read_run(run_dir)
+    model = (run["config"].get("model") or {}).get("name") or Path(run_dir).name
+    score = float(np.mean(run["c"] / run["n"]))
+    return {"model": model, "benchmark": None, "score": score, "source": f"measured: {run_dir}"}
+
+
+def crossover(report: dict, score: float, max_forecast_k: float = 1e9) -> dict:
+    """Smallest k whose coverage reaches score, with its cost on each compute axis.
+
+    Observed when it lies within the measured k; else forecast from the fitted Beta (when the
+    report has one), marked observed = False.
+    """
+    every = np.asarray(report.get("coverage_every_k") or [])
+    hit = np.flatnonzero(every >= score)
+    out = {"observed": bool(hit.size)}
+    if hit.size:
+        k = int(hit[0]) + 1
+    else:
+        beta = report.get("beta_fit")
+        if not beta or beta_coverage(max_forecast_k, beta["alpha"], beta["beta"]) < score:
+            return {"observed": False, "k": None}
+        lo, hi = float(every.size), float(every.size) * 2
+        while beta_coverage(hi, beta["alpha"], beta["beta"]) < score:
+            lo, hi = hi, hi * 2
+        while hi - lo > 1:
+            mid = np.floor((lo + hi) / 2)
+            lo, hi = (mid, hi) if beta_coverage(mid, beta["alpha"], beta["beta"]) < score else (lo, mid)
+        k = int(hi)
+        out["method"] = "Beta forecast"
+    out["k"] = k
+    grid = np.asarray(report["coverage"]["k"], dtype=float)
+    for axis in ("tokens", "flops", "dollars"):
+        vals = (report.get("compute") or {}).get(axis)
+        if vals is not None and len(grid) > 1:
+            # every axis is affine in k, so the line through two grid points is exact anywhere
+            slope = (vals[-1] - vals[0]) / (grid[-1] - grid[0])
+            out[axis] = float(vals[0] + slope * (k - grid[0]))
+    return out
+
+
+def attach_frontier(report: dict, rows: list[dict]) -> list[dict]:
+    """Add each row's crossover to a copy of it; store the list in report['frontier']."""
+    out = []
+    for r in rows:
+        r = dict(r)
+        r["crossovers"] = [crossover(report, r["score"])]
+        out.append(r)
+    report["frontier"] = out
+    return out

@@ -1,0 +1,86 @@
+"""Coverage plots: against k (log axis), FLOPs and dollars, with interval bands, the fitted
+power law, the k = 1 level, frontier lines and crossovers. Written as PNG and SVG."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .fit import power_law_coverage  # noqa: E402
+
+AXES = {"k": "samples per problem (k)", "flops": "inference FLOPs (whole benchmark)",
+        "dollars": "cost, USD (whole benchmark)"}
+
+
+def _x(curve: dict, axis: str):
+    if axis == "k":
+        return np.asarray(curve["k"], dtype=float)
+    return np.asarray(curve["compute"][axis], dtype=float)
+
+
+def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict] | None = None,
+                  axes: list[str] | None = None) -> list[str]:
+    """Draw one panel per axis; each curve dict holds label, k, pass_at_k, ci_low, ci_high and
+    optionally fit {a, b}, forecast {k, coverage}, vote {k, vote_at_k}, compute {flops, dollars}.
+    Returns the written paths (PNG first)."""
+    if axes is None:
+        axes = ["k"] + [a for a in ("flops", "dollars") if all(a in (c.get("compute") or {}) for c in curves)]
+    fig, panels = plt.subplots(1, len(axes), figsize=(6.2 * len(axes), 4.6), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    single = len(curves) == 1
+    for ax, axis in zip(panels[0], axes):
+        for i, cv in enumerate(curves):
+            col = colors[i % len(colors)]
+            x = _x(cv, axis)
+            y = np.asarray(cv["pass_at_k"], dtype=float)
+            ax.plot(x, y, color=col, lw=1.8, label=cv["label"])
+            if cv.get("ci_low") is not None:
+                ax.fill_between(x, cv["ci_low"], cv["ci_high"], color=col, alpha=0.2, lw=0)
+            ax.axhline(y[0], color=col, ls=":", lw=0.9, alpha=0.7 if single else 0.35)
+            if single:
+                ax.annotate(f"k=1: {100 * y[0]:.2f}%", (x[0], y[0]), textcoords="offset points",
+                            xytext=(4, 4), fontsize=8, color=col)
+            fit = cv.get("fit") or {}
+            if axis == "k" and fit.get("a") is not None:
+                kk = np.geomspace(1, x[-1], 200)
+                ax.plot(kk, power_law_coverage(kk, fit["a"], fit["b"]), color=col, ls="--", lw=1,
+                        alpha=0.8, label=f"fit a={fit['a']:.3g}, b={fit['b']:.3g}" if single else None)
+            fc = cv.get("forecast")
+            if axis == "k" and fc and fc.get("k"):
+                ax.plot(fc["k"], fc["coverage"], color=col, ls="-.", lw=1, alpha=0.8,
+                        label="Beta forecast" if single or i == 0 else None)
+            vote = cv.get("vote")
+            if axis == "k" and vote and vote.get("k"):
+                ax.plot(vote["k"], vote["vote_at_k"], color=col, ls=(0, (1, 1)), lw=1.5,
+                        label="majority vote@k" if single or i == 0 else None)
+        for j, fr in enumerate(frontier or []):
+            ax.axhline(fr["score"], color="0.3", ls="-", lw=0.8, alpha=0.8)
+            ax.annotate(f"{fr['model']} (1 sample): {100 * fr['score']:.1f}%", (0.01, fr["score"]),
+                        xycoords=("axes fraction", "data"), textcoords="offset points", xytext=(0, 2),
+                        fontsize=7, color="0.25")
+            for cross in fr.get("crossovers", []):
+                xv = cross.get("k") if axis == "k" else cross.get(axis)
+                if xv is not None and cross.get("observed"):
+                    ax.plot([xv], [fr["score"]], marker="o", ms=5, mfc="none", color="0.1")
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel(AXES[axis])
+        ax.set_ylabel("coverage (pass@k)")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(0.0, 0.42), framealpha=0.9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "svg"):
+        p = stem.with_suffix(f".{ext}")
+        fig.savefig(p, dpi=110)
+        paths.append(str(p))
+    plt.close(fig)
+    return paths

@@ -1,0 +1,199 @@
+"""Turn counts or a run directory into the report dict, report.json and the plots."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .bootstrap import bootstrap_coverage
+from .compute import axes_at, measured_gpu_hours, problem_costs
+from .counts import read_counts
+from .fit import fit_power_law, log_grid
+from .forecast import beta_coverage, fit_beta
+from .frontier import attach_frontier, frontier_for, load_frontier, measured_score
+from .passk import coverage_curve, validate_counts
+from .plots import plot_coverage
+from .rundir import read_run
+from .vote import vote_curve
+
+N_RULE = ("coverage at k averages pass@k over all problems and is reported for k = 1..min(n); "
+          "problems with more samples contribute their unbiased estimate at each such k")
+
+
+def report_grid(n_min: int) -> np.ndarray:
+    """k values reported with intervals: every k up to 100, powers of 2, a log grid, and n."""
+    pts = [np.arange(1, min(n_min, 100) + 1), log_grid(1, n_min, 200),
+           2 ** np.arange(0, int(np.log2(n_min)) + 1), [n_min]]
+    return np.unique(np.concatenate([np.asarray(p, dtype=np.int64) for p in pts]))
+
+
+def curve_report(n, c, num_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
+    """Coverage curve with bootstrap interval on the report grid, every-k values and the fit."""
+    n, c = validate_counts(n, c)
+    k_all, cov_all = coverage_curve(n, c)
+    grid = report_grid(int(n.min()))
+    low, high = bootstrap_coverage(n, c, grid, num_boot=num_boot, level=level, seed=seed)
+    return {
+        "num_problems": int(n.size),
+        "samples_per_problem": int(n.min()),
+        "samples_per_problem_range": [int(n.min()), int(n.max())],
+        "total_correct": int(c.sum()),
+        "n_rule": N_RULE,
+        "coverage": {"k": grid.tolist(), "pass_at_k": cov_all[grid - 1].tolist(),
+                     "ci_low": low.tolist(), "ci_high": high.tolist(), "level": level,
+                     "interval": f"percentile bootstrap over problems, {num_boot} resamples"},
+        "coverage_every_k": cov_all.tolist(),
+        "fit": fit_power_law(k_all, cov_all),
+        **forecast_report(n, c),
+    }
+
+
+def forecast_report(n, c, reach: int = 100) -> dict:
+    """Fitted Beta and its coverage forecast from k = n up to reach * n."""
+    beta = fit_beta(n, c)
+    kf = log_grid(int(n.min()), int(n.min()) * reach, 60)
+    return {"beta_fit": beta,
+            "forecast_curve": {"k": kf.tolist(), "coverage": beta_coverage(kf, beta["alpha"], beta["beta"]).tolist(),
+                               "method": "1 - B(alpha, beta + K) / B(alpha, beta), Beta fitted by maximum likelihood"}}
+
+
+def _benchmark(cfg: dict) -> str | None:
+    """The benchmark a run measured, from config.toml ([task] name, or a top-level key)."""
+    task = cfg.get("task")
+    if isinstance(task, dict):
+        return task.get("name") or task.get("benchmark")
+    return task if isinstance(task, str) else cfg.get("benchmark")
+
+
+def _value_at(report: dict, k: int, key: str = "pass_at_k"):
+    cov = report["coverage"]
+    try:
+        return cov[key][cov["k"].index(k)]
+    except ValueError:
+        every = report.get("coverage_every_k")
+        return every[k - 1] if key == "pass_at_k" and every and k <= len(every) else None
+
+
+def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, benchmark: str | None = None,
+                frontier_csv=None, frontier_runs=()) -> dict:
+    """Analyse a run directory: write report.json, coverage.png and coverage.svg into it and
+    return the report dict.
+
+    Frontier lines: rows of the cited table (plus frontier_csv) for the run's benchmark, and the
+    pass@1 of each run directory in frontier_runs (single-shot runs of frontier models).
+    """
+    run_dir = Path(run_dir)
+    run = read_run(run_dir)
+    cfg = run["config"]
+    model = (cfg.get("model") or {}).get("name") or run_dir.name
+    rep = {"run_dir": str(run_dir), "model": model, "notes": []}
+    rep.update(curve_report(run["n"], run["c"], num_boot=num_boot, seed=seed))
+    if len(set(run["n"].tolist())) > 1:
+        rep["notes"].append(f"unequal n across problems ({rep['samples_per_problem_range']}); " + N_RULE)
+    if "note_samples" in run:
+        rep["notes"].append(run["note_samples"])
+    if "completion_tokens" in run:
+        info = cfg.get("model_info") or {}
+        info = info if all(key in info for key in ("parameters", "layers", "d_model")) else None
+        if info is None:
+            rep["notes"].append("no [model_info] parameters/layers/d_model in config.toml; FLOPs axis omitted")
+        costs = problem_costs(run["prompt_tokens"], run["completion_tokens"], run["group"],
+                              len(run["problem_ids"]), info)
+        pricing = cfg.get("pricing") or {}
+        hours = measured_gpu_hours(run["worker"], run["elapsed_s"], pricing.get("gpus_per_worker", 1))
+        per_sample = hours / len(run["group"]) if len(run["group"]) else None
+        rep["compute"] = axes_at(rep["coverage"]["k"], costs, pricing, per_sample)
+        rep["compute"]["gpu_hours_measured"] = hours
+        if "dollars" not in rep["compute"]:
+            rep["notes"].append("no price and no measured time; dollar axis omitted")
+    vote = vote_curve(run["group"], run["extracted_answer"], run["correct"], seed=seed)
+    if vote is not None:
+        rep["vote"] = vote
+    rep["benchmark"] = benchmark or _benchmark(cfg)
+    rows = frontier_for(rep["benchmark"], load_frontier(frontier_csv)) + [measured_score(d) for d in frontier_runs]
+    attach_frontier(rep, rows)
+    write_outputs(rep, run_dir, title=f"{model} — {rep['num_problems']} problems, n = {rep['samples_per_problem']}")
+    return rep
+
+
+def write_outputs(rep: dict, out_dir, title: str = "", stem: str = "coverage") -> dict:
+    """Draw the plots and write report.json next to them."""
+    out_dir = Path(out_dir)
+    curve = dict(rep["coverage"], label=rep.get("model", "coverage"), fit=rep.get("fit"),
+                 compute=rep.get("compute"), forecast=rep.get("forecast_curve"), vote=rep.get("vote"))
+    paths = plot_coverage([curve], out_dir / stem, title=title, frontier=rep.get("frontier"))
+    rep["plot"] = paths[0]
+    rep["plots"] = paths
+    (out_dir / "report.json").write_text(json.dumps(rep, indent=1))
+    return rep
+
+
+def _fmt_num(x: float) -> str:
+    return f"{x:.3g}" if x < 1e4 else f"{x:.2e}"
+
+
+def format_table(report: dict) -> str:
+    """Coverage at k = 1, 2, 4, ... up to n (and n itself), with interval and compute columns."""
+    n = report["samples_per_problem"]
+    ks = sorted(set([2 ** i for i in range(int(np.log2(n)) + 1)] + [n]))
+    comp = report.get("compute") or {}
+    extra = [a for a in ("tokens", "flops", "dollars") if a in comp]
+    head = f"{'k':>7}  {'coverage':>8}  {'95% CI':>17}" + "".join(f"  {a:>10}" for a in extra)
+    lines = [f"{report.get('model', '')}: {report['num_problems']} problems, n = {n}", head]
+    for k in ks:
+        cov = _value_at(report, k)
+        lo, hi = _value_at(report, k, "ci_low"), _value_at(report, k, "ci_high")
+        ci = f"[{100 * lo:6.2f}, {100 * hi:6.2f}]" if lo is not None else ""
+        row = f"{k:>7}  {100 * cov:7.2f}%  {ci:>17}"
+        if extra:
+            j = report["coverage"]["k"].index(k)
+            row += "".join(f"  {_fmt_num(comp[a][j]):>10}" for a in extra)
+        lines.append(row)
+    fit = report.get("fit") or {}
+    if fit.get("a") is not None:
+        lines.append(f"power-law fit log c = a k^b over k in [{fit['k_min']}, {fit['k_max']}]: "
+                     f"a = {fit['a']:.4f}, b = {fit['b']:.4f} (rms residual {fit['rmse_coverage']:.4f} in coverage)")
+    return "\n".join(lines)
+
+
+def analyze_counts(path, out_dir=None, num_boot: int = 1000, seed: int = 0, frontier_csv=None,
+                   benchmark: str | None = None) -> dict:
+    """Analyse a per-problem counts CSV (one or more models): one report per model, and one
+    plot overlaying them (written to out_dir when given). Returns {"models": {...}, "plots": [...]}."""
+    data = read_counts(path)
+    table = load_frontier(frontier_csv)
+    models = {}
+    for name, rec in data.items():
+        rep = {"model": name, "benchmark": benchmark or rec["benchmark"], "source": str(path)}
+        rep.update(curve_report(rec["n"], rec["c"], num_boot=num_boot, seed=seed))
+        attach_frontier(rep, frontier_for(rep["benchmark"], table))
+        models[name] = rep
+    out = {"models": models}
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        curves = [dict(r["coverage"], label=name, fit=r["fit"],
+                       forecast=r["forecast_curve"] if len(models) == 1 else None)
+                  for name, r in models.items()]
+        first = next(iter(models.values()))
+        title = f"{Path(path).name}: {first['num_problems']} problems, n = {first['samples_per_problem']}"
+        out["plots"] = plot_coverage(curves, out_dir / "coverage", title=title, frontier=first.get("frontier"))
+    return out
+
+
+def format_models(result: dict) -> str:
+    """Per model: coverage at k = 1, 10, 100, ... up to n, and the power-law a and b."""
+    models = result["models"]
+    n = max(r["samples_per_problem"] for r in models.values())
+    ks = [10 ** i for i in range(int(np.log10(n)) + 1)]
+    ks = ks + [n] if ks[-1] != n else ks
+    width = max(len(m) for m in models) + 2
+    lines = [f"{'model':<{width}}" + "".join(f"{'@' + str(k):>9}" for k in ks) + f"{'a':>10}{'b':>9}"]
+    for name, r in models.items():
+        every = r["coverage_every_k"]
+        cells = "".join(f"{100 * every[k - 1]:8.2f}%" if k <= len(every) else f"{'-':>9}" for k in ks)
+        fit = r["fit"]
+        ab = f"{fit['a']:10.4f}{fit['b']:9.4f}" if fit["a"] is not None else f"{'-':>10}{'-':>9}"
+        lines.append(f"{name:<{width}}{cells}{ab}")
+    lines.append("coverage in percent; fit log(coverage) = a * k^b over k = 1..n (log-spaced points)")
+    return "\n".join(lines)

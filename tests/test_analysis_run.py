@@ -1,0 +1,174 @@
+"""Run directories, counts CSVs, the command-line entry points and the real Pythia data."""
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from analysis import analyze_run, format_table, main_analyze, main_compare
+from analysis.counts import read_counts
+from analysis.frontier import load_frontier
+from analysis.passk import CountsError
+from analysis_fixtures import make_run, pythia_counts_path
+
+CONFIG = """
+[model]
+name = "tiny"
+[model_info]
+parameters = 135000000
+layers = 30
+d_model = 576
+[pricing]
+gpu_hour_usd = 3.0
+"""
+
+
+def test_tiny_run_two_problems_four_samples(tmp_path):
+    run = make_run(tmp_path / "run", {"a": [True, False, False, False], "b": [False, False, True, True]},
+                   config=CONFIG)
+    (run / "verdicts" / "part-00009.parquet.tmp").write_bytes(b"half a shard")
+    rep = analyze_run(run, num_boot=50)
+    assert rep["num_problems"] == 2 and rep["samples_per_problem"] == 4
+    cov = dict(zip(rep["coverage"]["k"], rep["coverage"]["pass_at_k"]))
+    assert cov[1] == pytest.approx((1 / 4 + 2 / 4) / 2)
+    assert cov[4] == 1.0
+    assert len(rep["coverage"]["ci_low"]) == len(rep["coverage"]["k"])
+    assert set(rep["compute"]) >= {"tokens", "flops", "dollars"}
+    assert (run / "coverage.png").stat().st_size > 0 and (run / "coverage.svg").exists()
+    on_disk = json.loads((run / "report.json").read_text())
+    assert on_disk["coverage"]["pass_at_k"] == rep["coverage"]["pass_at_k"]
+    assert rep["plot"] == str(run / "coverage.png")
+    table = format_table(rep)
+    assert "37.50%" in table and "100.00%" in table
+
+
+def test_unequal_n_and_missing_model_info(tmp_path):
+    rng = np.random.default_rng(0)
+    correct = {f"p{i}": list(rng.random(12 + 4 * i) < 0.3) for i in range(5)}
+    rep = analyze_run(make_run(tmp_path / "run", correct), num_boot=20)
+    assert rep["samples_per_problem"] == 12 and rep["samples_per_problem_range"] == [12, 28]
+    assert any("FLOPs axis omitted" in note for note in rep["notes"])
+    assert "flops" not in rep["compute"]
+    assert any("unequal n" in note for note in rep["notes"])
+
+
+def test_vote_curve_present_and_bounded_by_coverage(tmp_path):
+    rng = np.random.default_rng(1)
+    correct = {f"p{i}": list(rng.random(16) < 0.4) for i in range(6)}
+    rep = analyze_run(make_run(tmp_path / "run", correct, config=CONFIG), num_boot=20)
+    vote = rep["vote"]
+    every = rep["coverage_every_k"]
+    for k, v in zip(vote["k"], vote["vote_at_k"]):
+        assert 0 <= v <= every[k - 1] + 0.05          # vote@k is a Monte Carlo estimate
+
+
+def test_vote_exact_cases():
+    from analysis.vote import vote_curve
+    # problem 0: 6 wrong "x", 4 right "y"; problem 1: all right "z"; problem 2: no answers at all
+    group = [0] * 10 + [1] * 10 + [2] * 10
+    answers = ["x"] * 6 + ["y"] * 4 + ["z"] * 10 + [None] * 10
+    correct = [False] * 6 + [True] * 4 + [True] * 10 + [False] * 10
+    out = vote_curve(group, answers, correct, ks=[10])
+    assert out["vote_at_k"] == [pytest.approx(1 / 3)]
+    assert vote_curve([0, 0], [None, None], [False, True]) is None
+
+
+def test_duplicate_sample_rows_count_once(tmp_path):
+    run = make_run(tmp_path / "run", {"a": [True, False]}, shards=1)
+    t = pq.read_table(run / "verdicts" / "part-00000.parquet")
+    pq.write_table(t, run / "verdicts" / "part-00001.parquet")
+    rep = analyze_run(run, num_boot=10)
+    assert rep["samples_per_problem"] == 2
+
+
+def test_missing_column_and_missing_verdicts_are_clear(tmp_path):
+    run = tmp_path / "run"
+    (run / "verdicts").mkdir(parents=True)
+    assert main_analyze([str(run)]) == 2
+    pq.write_table(pa.table({"problem_id": ["a"], "sample_index": [0]}), run / "verdicts" / "part-00000.parquet")
+    with pytest.raises(ValueError, match="missing column"):
+        analyze_run(run)
+
+
+def _write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("body,msg", [
+    ("", "empty file"),
+    ("problem_id,n,c\n", "no rows"),
+    ("problem_id,n\n1,5\n", "missing column 'c'"),
+    ("problem_id,n,c\n1,5,6\n", "exceeds"),
+    ("problem_id,n,c\n1,5,-1\n", "negative"),
+    ("problem_id,n,c\n1,5.5,1\n", "whole number"),
+    ("problem_id,n,c\n1,five,1\n", "not a number"),
+])
+def test_counts_csv_hostile_input(tmp_path, capsys, body, msg):
+    path = _write(tmp_path / "counts.csv", body)
+    with pytest.raises(CountsError, match=msg):
+        read_counts(path)
+    assert main_analyze(["--counts", path, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_counts_json_and_compare(tmp_path, capsys):
+    rows = "model,problem_id,n,c\n" + "".join(f"m{m},{i},20,{(i * (m + 1)) % 7}\n" for m in range(2) for i in range(10))
+    path = _write(tmp_path / "counts.csv", rows)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main_analyze(["--counts", path, "--out", str(out), "--json", str(out / "slim.json"), "--bootstrap", "20"]) == 0
+    slim = json.loads((out / "slim.json").read_text())
+    assert set(slim) == {"m0", "m1"} and len(slim["m0"]["coverage"]) == 20 and "a" in slim["m0"]
+    assert (out / "coverage.png").exists()
+    run = make_run(tmp_path / "run", {"a": [True, False], "b": [False, False]})
+    assert main_compare([str(run), path, "--out", str(tmp_path / "cmp"), "--bootstrap", "10"]) == 0
+    assert (tmp_path / "cmp.png").exists()
+    assert main_compare([str(tmp_path / "nope")]) == 2
+    assert main_analyze([]) == 2
+    assert main_analyze(["--bogus"]) == 2
+
+
+def test_frontier_table_is_cited_and_crossover_found(tmp_path):
+    rows = load_frontier()
+    assert rows and all(r["source"] and 0 < r["score"] <= 1 for r in rows)
+    cfg = CONFIG + '\n[task]\nname = "MATH"\n'
+    correct = {f"p{i}": [j % (i + 2) == 0 for j in range(64)] for i in range(6)}
+    rep = analyze_run(make_run(tmp_path / "run", correct, config=cfg), num_boot=20)
+    names = {f["model"] for f in rep["frontier"]}
+    assert "GPT-4o" in names
+    for f in rep["frontier"]:
+        cross = f["crossovers"][0]
+        every = rep["coverage_every_k"]
+        assert every[cross["k"] - 1] >= f["score"] and (cross["k"] == 1 or every[cross["k"] - 2] < f["score"])
+        assert cross["observed"] and "dollars" in cross
+
+
+def test_measured_frontier_run(tmp_path):
+    single = make_run(tmp_path / "big", {"a": [True], "b": [False], "c": [True], "d": [True]},
+                      config='[model]\nname = "big-api-model"\n')
+    small = make_run(tmp_path / "small", {f"p{i}": [j % (i + 2) == 0 for j in range(32)] for i in range(4)})
+    rep = analyze_run(small, num_boot=10, frontier_runs=[single])
+    (fr,) = rep["frontier"]
+    assert fr["model"] == "big-api-model" and fr["score"] == 0.75
+
+
+@pytest.fixture
+def pythia():
+    path = pythia_counts_path()
+    if not path.is_file():
+        pytest.skip(f"shared Pythia counts not found at {path}; set MONKEYS_SHARED_DATA to the shared data folder")
+    return read_counts(path)
+
+
+def test_pythia_reproduces_paper_numbers(pythia):
+    from analysis.report import curve_report
+    assert len(pythia) == 7 and all(len(r["n"]) == 128 for r in pythia.values())
+    rep = curve_report(pythia["Pythia 160M"]["n"], pythia["Pythia 160M"]["c"], num_boot=50)
+    every = rep["coverage_every_k"]
+    # Brown et al. 2024: Pythia-160M on MATH, 0.27% with one sample, 57% with 10,000
+    assert round(100 * every[0], 2) == 0.27
+    assert round(100 * every[-1]) == 57
+    assert rep["fit"]["a"] < 0 and rep["fit"]["b"] < 0
