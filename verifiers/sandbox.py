@@ -46,7 +46,7 @@ CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV = 1, 2, 4
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
 
 UID_BASE = 1_900_000_000  # + supervisor pid: a uid no real account uses, one per worker
 DEFAULT_LIMITS = {"memory_mb": 4096, "nproc": 64, "fsize_mb": 16, "nofile": 256, "tmpfs_mb": 64}
@@ -111,8 +111,8 @@ def _build_skeleton(root: str) -> None:
             _bind_ro(src, root)
     for dev in ("null", "zero", "urandom", "random", "full"):
         _bind_ro_dev(f"/dev/{dev}", root)
-    os.makedirs(root + "/work", exist_ok=True)
-    os.symlink("/work", root + "/tmp")
+    os.makedirs(root + "/sandbox", exist_ok=True)
+    os.symlink("/sandbox", root + "/tmp")
     _mount(None, root, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
@@ -159,6 +159,7 @@ def prepare_worker(root_dir: str | None = None, level: str | None = None) -> str
             raise  # half-built namespaces: refuse rather than run with less than we claim
         log.warning("sandbox: namespaces unavailable (%s); running candidates with rlimits, "
                     "a private temp dir and a scrubbed environment only", e)
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)  # a killed keeper's orphans come back to us for reaping
     _state.update(level=got, root=root_dir, uid=UID_BASE + os.getpid())
     return got
 
@@ -169,7 +170,7 @@ def level() -> str | None:
 
 # --------------------------------------------------------------------------------- running
 
-SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/work", "TMPDIR": "/work",
+SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/sandbox", "TMPDIR": "/sandbox",
             "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
 
 
@@ -179,10 +180,10 @@ def _enter_candidate(timeout: float, limits: dict, workdir: str | None) -> None:
     if lvl in ("full", "userns"):
         root = _state["root"]
         owner = f",uid={uid},gid={uid}" if lvl == "full" else ""
-        _mount("monkeys-work", root + "/work", "tmpfs", MS_NOSUID | MS_NODEV,
+        _mount("monkeys-work", root + "/sandbox", "tmpfs", MS_NOSUID | MS_NODEV,
                f"size={limits['tmpfs_mb']}m,mode=700{owner}")
         os.chroot(root)
-        os.chdir("/work")
+        os.chdir("/sandbox")
     else:
         os.chdir(workdir)
     cpu = int(math.ceil(timeout)) + 1
@@ -242,6 +243,7 @@ def run(target, *, timeout: float, stdin: bytes | None = None, capture: bool = F
         try:
             _reset_signals()
             os.setsid()
+            _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of a dying namespace come to us to be reaped
             if _state["level"] != "basic":
                 _unshare(CLONE_NEWPID | CLONE_NEWNS)
             cpid = os.fork()
@@ -267,6 +269,7 @@ def run(target, *, timeout: float, stdin: bytes | None = None, capture: bool = F
                     continue
             code = os.waitstatus_to_exitcode(st)
             code = code if code >= 0 else 128 - code
+            _reap_all(block=_state["level"] != "basic")
         finally:
             os._exit(code)
     os.close(wfd)
@@ -275,6 +278,7 @@ def run(target, *, timeout: float, stdin: bytes | None = None, capture: bool = F
     elapsed = time.monotonic() - t0
     if _state["level"] == "basic":
         _kill_leftovers()
+    _reap_orphans()
     verdict = _read_verdict(rfd, nonce)
     os.close(rfd)
     out = _read_memfd(out_fd, limits["fsize_mb"] << 20) if capture else b""
@@ -285,6 +289,35 @@ def run(target, *, timeout: float, stdin: bytes | None = None, capture: bool = F
         shutil.rmtree(workdir, ignore_errors=True)
     return {"status": status, "code": code, "verdict": verdict, "stdout": out, "stderr": err,
             "elapsed": elapsed}
+
+
+def _reap_all(block: bool) -> None:
+    """Reap every zombie handed to us. With a PID namespace, all are already dead once its
+    PID 1 is gone, so blocking is safe; without one, take only those that have ended."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+        if pid == 0:
+            return
+
+
+def _reap_orphans(limit: float = 2.0) -> None:
+    """Reap what a killed keeper left to us (we are a child subreaper). In a PID namespace
+    everything is already dying once its PID 1 is killed, so this ends quickly."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.001)
 
 
 def _wait(pid: int, timeout: float) -> tuple[str, int]:
