@@ -10,6 +10,7 @@ model-written LaTeX goes through sympy, so the comparison itself runs in the san
 """
 from __future__ import annotations
 
+import logging
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -88,6 +89,7 @@ def load_math_verify():
     if not _loaded:
         from math_verify import parse, verify  # noqa: PLC0415
         from math_verify.parser import ExprExtractionConfig, LatexExtractionConfig  # noqa
+        logging.getLogger("math_verify").setLevel(logging.ERROR)  # it warns when we disable its alarm timeout
         _loaded.update(parse=parse, verify=verify,
                        cfg=[LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()])
     return _loaded

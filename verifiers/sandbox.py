@@ -97,8 +97,9 @@ def _skeleton_sources() -> list[str]:
     for p in {sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))}:
         if not p.startswith("/usr/"):
             srcs.append(p)
-    for p in sys.path:
-        if p and os.path.isdir(p) and not any(p == s or p.startswith(s + "/") for s in srcs):
+    for p in sys.path:  # installed packages only: never the script's or the project's directory
+        if ("site-packages" in p or "dist-packages" in p) and os.path.isdir(p) \
+                and not any(p == s or p.startswith(s + "/") for s in srcs):
             srcs.append(p)
     return [s for s in srcs if os.path.lexists(s)]
 
