@@ -59,11 +59,12 @@ def humaneval_program(text: str, ref: dict) -> str:
 def mbpp_entry_point(ref: dict) -> str | None:
     if ref.get("entry_point"):
         return ref["entry_point"]
+    skip = {"set", "abs", "sorted", "list", "tuple", "round", "str", "int", "float", "len", "all",
+            "any", "sum", "max", "min", "dict", "frozenset", "isinstance", "type"}
     for test in ref.get("test_list", []):
-        m = re.search(r"([A-Za-z_]\w*)\s*\(", test.replace("assert", "", 1))
-        if m and m.group(1) not in {"set", "math", "abs", "sorted", "list", "tuple", "round",
-                                   "str", "int", "float", "len", "isclose"}:
-            return m.group(1)
+        for m in re.finditer(r"(?<![\w.])([A-Za-z_]\w*)\s*\(", test):
+            if m.group(1) not in skip:
+                return m.group(1)
     return None
 
 

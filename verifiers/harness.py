@@ -15,11 +15,19 @@ the tests use are the same objects after the tests as before.
 from __future__ import annotations
 
 import builtins
+import collections
+import decimal
+import fractions
 import os
+import re
 import sys
 
-PLAIN_SCALARS = (int, float, complex, str, bytes, bool, type(None))
-PLAIN_CONTAINERS = (list, tuple, dict, set, frozenset)
+PLAIN_SCALARS = (int, float, complex, str, bytes, bool, type(None), range, re.Match, re.Pattern,
+                 decimal.Decimal, fractions.Fraction)
+PLAIN_CONTAINERS = (list, tuple, set, frozenset, collections.deque)
+PLAIN_MAPPINGS = (dict, collections.Counter, collections.OrderedDict, collections.defaultdict)
+# Library classes defined in Python: their methods could be reassigned, so they are checked too.
+PROTECTED_CLASSES = (collections.Counter, collections.OrderedDict, fractions.Fraction)
 
 _BLOCKED_EXACT = {"sys._getframe", "sys._current_frames", "sys._current_exceptions",
                   "sys.settrace", "sys.setprofile", "sys.addaudithook", "gc.get_objects",
@@ -43,11 +51,12 @@ def _is_plain(value, depth: int = 0) -> bool:
     t = type(value)
     if t in PLAIN_SCALARS:
         return True
-    if t in PLAIN_CONTAINERS and depth < 50:
-        items = value.items() if t is dict else value
-        if t is dict:
-            return all(_is_plain(k, depth + 1) and _is_plain(v, depth + 1) for k, v in items)
-        return all(_is_plain(v, depth + 1) for v in items)
+    if depth >= 50:
+        return False
+    if t in PLAIN_MAPPINGS:
+        return all(_is_plain(k, depth + 1) and _is_plain(v, depth + 1) for k, v in value.items())
+    if t in PLAIN_CONTAINERS:
+        return all(_is_plain(v, depth + 1) for v in value)
     return False
 
 
@@ -78,7 +87,7 @@ def run_tests(vfd: int, nonce: str, code: str, test: str, entry: str | None, cal
     reason = "FAIL internal"
     try:
         pristine = dict(builtins.__dict__)
-        protected = [builtins] + [sys.modules[m] for m in ("math", "re", "string", "collections",
+        protected = [builtins, *PROTECTED_CLASSES] + [sys.modules[m] for m in ("math", "re", "string", "collections",
                                   "itertools", "functools", "heapq", "operator", "cmath")
                                   if m in sys.modules]
         before = fp(protected)

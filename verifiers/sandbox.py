@@ -258,6 +258,9 @@ def run(target, *, timeout: float, stdin: bytes | None = None, capture: bool = F
                     os.closerange(vfd + 1, 65536)
                     os.set_inheritable(vfd, False)
                     _enter_candidate(timeout, limits, workdir)
+                    sys.stdin = open(0, "r", encoding="utf-8", errors="replace", closefd=False)
+                    sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+                    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
                     target(vfd, nonce)
                 finally:
                     os._exit(71)
