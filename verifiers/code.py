@@ -60,7 +60,8 @@ def mbpp_entry_point(ref: dict) -> str | None:
     if ref.get("entry_point"):
         return ref["entry_point"]
     skip = {"set", "abs", "sorted", "list", "tuple", "round", "str", "int", "float", "len", "all",
-            "any", "sum", "max", "min", "dict", "frozenset", "isinstance", "type"}
+            "any", "sum", "max", "min", "dict", "frozenset", "isinstance", "type", "assert", "not", "and",
+            "or", "in", "is"}
     for test in ref.get("test_list", []):
         for m in re.finditer(r"(?<![\w.])([A-Za-z_]\w*)\s*\(", test):
             if m.group(1) not in skip:
