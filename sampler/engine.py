@@ -1,0 +1,108 @@
+"""One vLLM engine, driven step by step so new work joins the running batch.
+
+`Engine` is a plain class; the driver runs it as a Ray actor (one per GPU, or per group of
+CPU cores). Calling `advance(units)` adds the units' requests to the engine and steps it
+until some unit finishes or `max_seconds` pass, then returns the finished units. Because the
+driver tops the engine up on every call, the batch stays full; there is no tail where the
+engine waits for the slowest sequence of a fixed batch, as with repeated `LLM.generate` calls.
+
+A unit is {"unit_id", "problem_id", "indices": [sample_index, ...], "seeds": [...],
+"prompt": str} or with "prompt_token_ids" instead of "prompt". Without per-sample seeds the
+unit is one request with `n = len(indices)`, so the prompt's prefix is computed once; with
+them it is one `n = 1` request per sample carrying its own seed (prefix caching shares the
+prompt). Per-request seeds are for GPU builds: the CPU build dies on them, and there the
+engine-level seed is what makes a run repeatable.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+
+class Engine:
+    def __init__(self, model: str, *, sampling: dict, engine_args: dict | None = None,
+                 seed: int = 0, per_sample_seeds: bool = False, name: str | None = None):
+        from vllm import LLM, SamplingParams
+
+        self._params = SamplingParams
+        self.sampling = dict(sampling)
+        self.per_sample_seeds = per_sample_seeds
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.llm = LLM(model=model, seed=seed, **(engine_args or {}))
+        self.engine = self.llm.llm_engine
+        self.units: dict[str, dict] = {}     # unit_id -> unit plus collected outputs
+        self.unattributed = 0.0              # engine seconds not yet charged to a finished sample
+
+    def info(self) -> dict:
+        import vllm
+
+        return {"worker": self.name, "vllm": vllm.__version__}
+
+    def _add(self, unit: dict) -> None:
+        prompt = ({"prompt_token_ids": list(unit["prompt_token_ids"])} if unit.get("prompt_token_ids") is not None
+                  else unit["prompt"])
+        count = len(unit["indices"])
+        unit = dict(unit, outputs=[None] * count, waiting=count, prompt_len=None)
+        self.units[unit["unit_id"]] = unit
+        if self.per_sample_seeds:
+            for j, seed in enumerate(unit["seeds"]):
+                self.engine.add_request(f"{unit['unit_id']}#{j}", prompt,
+                                        self._params(n=1, seed=int(seed), **self.sampling))
+        else:
+            self.engine.add_request(f"{unit['unit_id']}#*", prompt, self._params(n=count, **self.sampling))
+
+    def _collect(self, out) -> str | None:
+        unit_id, _, slot = out.request_id.rpartition("#")
+        unit = self.units[unit_id]
+        unit["prompt_len"] = len(out.prompt_token_ids or [])
+        if slot == "*":
+            # With n > 1 the engine may report the samples of one request in several outputs.
+            for comp in out.outputs:
+                unit["outputs"][comp.index] = comp
+            unit["waiting"] = sum(c is None for c in unit["outputs"])
+        else:
+            unit["outputs"][int(slot)] = out.outputs[0]
+            unit["waiting"] -= 1
+        return unit_id if unit["waiting"] == 0 else None
+
+    def _rows(self, unit: dict, share: float) -> list[dict]:
+        rows = []
+        for j, comp in enumerate(unit["outputs"]):
+            rows.append({
+                "problem_id": unit["problem_id"], "sample_index": int(unit["indices"][j]),
+                "seed": int(unit["seeds"][j]), "text": comp.text, "prompt_tokens": unit["prompt_len"],
+                "completion_tokens": len(comp.token_ids), "finish_reason": comp.finish_reason or "unknown",
+                "worker": self.name, "elapsed_s": share * (len(comp.token_ids) + 1),
+            })
+        return rows
+
+    def advance(self, units: list[dict] = (), max_seconds: float = 2.0) -> dict:
+        """Add units, step until one finishes or max_seconds pass; return finished units.
+
+        Engine time is charged to samples as they finish, in proportion to their tokens, so
+        the samples' elapsed_s add up to the engine's busy time (the split between samples
+        finishing together is approximate; the sum is not).
+        """
+        start = time.perf_counter()
+        for unit in units:
+            self._add(unit)
+        finished: list[str] = []
+        while self.engine.has_unfinished_requests():
+            for out in self.engine.step():
+                if out.finished:
+                    done = self._collect(out)
+                    if done:
+                        finished.append(done)
+            if finished and time.perf_counter() - start >= 0.2 or time.perf_counter() - start >= max_seconds:
+                break
+        self.unattributed += time.perf_counter() - start
+        results = []
+        if finished:
+            weight = sum(len(c.token_ids) + 1 for u in finished for c in self.units[u]["outputs"])
+            share = self.unattributed / weight
+            self.unattributed = 0.0
+            for unit_id in finished:
+                unit = self.units.pop(unit_id)
+                results.append({"unit_id": unit_id, "rows": self._rows(unit, share)})
+        return {"finished": results, "pending": len(self.units)}
