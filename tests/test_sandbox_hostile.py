@@ -185,3 +185,35 @@ def test_stdio_attack_is_contained(name):
     assert time.monotonic() - t0 <= 2 * (TIMEOUT + 1.0)  # at most one timeout per test case
     time.sleep(0.1)
     assert _sandbox_processes() == []
+
+
+def test_single_fork_path_as_root(warm_pool):
+    """As root the candidate is forked straight into its PID namespace (no keeper process)."""
+    from verifiers import pool
+    if os.geteuid() != 0:
+        pytest.skip("the single-fork path needs root")
+    assert pool.get(2).submit(pool._direct).result() is True
+
+
+KEEPER_ATTACKS = ["fork_bomb", "daemon_survivor", "kill_parent", "infinite_loop", "escape_files",
+                  "forge_verdict_all_fds", "os_exit_in_call", "read_host_files", "network_probe"]
+
+
+def test_keeper_path_still_contains_attacks():
+    """The two-fork layout (used without root) must hold against the same attacks."""
+    from verifiers import api, pool
+    ref = {"prompt": PROMPT, "test": TEST, "entry_point": "add"}
+    items = [("humaneval", ATTACKS[n], ref) for n in KEEPER_ATTACKS] + [("humaneval", "    return a + b\n", ref)]
+    try:
+        ex = pool.get(2, keeper=True)
+        assert ex.submit(pool._direct).result() is False
+        t0 = time.monotonic()
+        verdicts = ex.submit(api._batch, items, TIMEOUT).result()
+        assert time.monotonic() - t0 <= len(items) * (TIMEOUT + 1.0)
+    finally:
+        pool.shutdown()
+    assert [v[0] for v in verdicts] == [False] * len(KEEPER_ATTACKS) + [True], verdicts
+    time.sleep(2.0)  # daemon_survivor's late write
+    for path in ESCAPES:
+        assert not os.path.exists(path)
+    assert _sandbox_processes() == []
