@@ -102,6 +102,36 @@ ATTACKS = {
         "    import threading, os\n    threading.Thread(target=lambda: os._exit(0)).start()\n"
         "    import time; time.sleep(5)\n"),
     "huge_stderr": "    import sys\n    while True: sys.stderr.write('x' * 65536)\n",
+    # Patch-and-restore: tampering undone before the final check must still not pass.
+    "exec_patch_restore": (
+        "    return 0\nimport builtins\n_real = builtins.exec\n_n = [0]\n"
+        "def _fake(code, g=None, *a):\n    _n[0] += 1\n    if _n[0] == 2:\n        builtins.exec = _real\n"
+        "        return None\n    return _real(code, g, *a)\nbuiltins.exec = _fake\n"),
+    "type_patch_restore": (
+        "    return Eq(0)\nimport builtins\n_rt = builtins.type\n_n = [0]\n"
+        "class Eq(int):\n    def __eq__(self, o): return True\n    def __sub__(self, o): return 0\n"
+        "    def __float__(self): return 6.0\n"
+        "def _t(*a):\n    if len(a) == 1 and _rt(a[0]) is Eq:\n        _n[0] += 1\n"
+        "        if _n[0] == 4: builtins.type = _rt\n        return int\n    return _rt(*a)\n"
+        "builtins.type = _t\n"),
+    "metaclass_forged_type": (
+        "    return Eq()\nclass M(type):\n    def __eq__(s, o): return True\n    def __hash__(s): return hash(int)\n"
+        "class Eq(metaclass=M):\n    __class__ = property(lambda s: int)\n    def __eq__(self, o): return True\n"
+        "    def __sub__(self, o): return 0\n    def __float__(self): return 6.0\n"),
+    "self_restoring_module_patch": (
+        "    real = math.isclose\n    def fake(*x, **k):\n        math.isclose = real\n        return True\n"
+        "    if a == 0.5: math.isclose = fake\n    return a + b if a != 10 else 0\n"),
+    "patch_harness_module": (
+        "    return Eq(0)\nimport verifiers.harness as h\nh._is_plain = lambda *a, **k: True\n"
+        "h._unchanged = lambda *a: True\n"
+        "class Eq(int):\n    def __eq__(self, o): return True\n    def __sub__(self, o): return 0\n"
+        "    def __float__(self): return 6.0\n"),
+    "rewrite_guard_defaults": (
+        "    return Eq(0)\nimport sys\nh = sys.modules.get('verifiers.harness')\n"
+        "if h is None:\n    import verifiers.harness as h\n"
+        "h._guard.__defaults__ = (lambda *a, **k: True,) + h._guard.__defaults__[1:]\n"
+        "class Eq(int):\n    def __eq__(self, o): return True\n    def __sub__(self, o): return 0\n"
+        "    def __float__(self): return 6.0\n"),
 }
 
 
