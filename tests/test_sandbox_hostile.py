@@ -102,6 +102,36 @@ ATTACKS = {
         "    import threading, os\n    threading.Thread(target=lambda: os._exit(0)).start()\n"
         "    import time; time.sleep(5)\n"),
     "huge_stderr": "    import sys\n    while True: sys.stderr.write('x' * 65536)\n",
+    # Patch-and-restore: tampering undone before the final check must still not pass.
+    "exec_patch_restore": (
+        "    return 0\nimport builtins\n_real = builtins.exec\n_n = [0]\n"
+        "def _fake(code, g=None, *a):\n    _n[0] += 1\n    if _n[0] == 2:\n        builtins.exec = _real\n"
+        "        return None\n    return _real(code, g, *a)\nbuiltins.exec = _fake\n"),
+    "type_patch_restore": (
+        "    return Eq(0)\nimport builtins\n_rt = builtins.type\n_n = [0]\n"
+        "class Eq(int):\n    def __eq__(self, o): return True\n    def __sub__(self, o): return 0\n"
+        "    def __float__(self): return 6.0\n"
+        "def _t(*a):\n    if len(a) == 1 and _rt(a[0]) is Eq:\n        _n[0] += 1\n"
+        "        if _n[0] == 4: builtins.type = _rt\n        return int\n    return _rt(*a)\n"
+        "builtins.type = _t\n"),
+    "metaclass_forged_type": (
+        "    return Eq()\nclass M(type):\n    def __eq__(s, o): return True\n    def __hash__(s): return hash(int)\n"
+        "class Eq(metaclass=M):\n    __class__ = property(lambda s: int)\n    def __eq__(self, o): return True\n"
+        "    def __sub__(self, o): return 0\n    def __float__(self): return 6.0\n"),
+    "self_restoring_module_patch": (
+        "    real = math.isclose\n    def fake(*x, **k):\n        math.isclose = real\n        return True\n"
+        "    if a == 0.5: math.isclose = fake\n    return a + b if a != 10 else 0\n"),
+    "patch_harness_module": (
+        "    return Eq(0)\nimport verifiers.harness as h\nh._is_plain = lambda *a, **k: True\n"
+        "h._unchanged = lambda *a: True\n"
+        "class Eq(int):\n    def __eq__(self, o): return True\n    def __sub__(self, o): return 0\n"
+        "    def __float__(self): return 6.0\n"),
+    "rewrite_guard_defaults": (
+        "    return Eq(0)\nimport sys\nh = sys.modules.get('verifiers.harness')\n"
+        "if h is None:\n    import verifiers.harness as h\n"
+        "h._guard.__defaults__ = (lambda *a, **k: True,) + h._guard.__defaults__[1:]\n"
+        "class Eq(int):\n    def __eq__(self, o): return True\n    def __sub__(self, o): return 0\n"
+        "    def __float__(self): return 6.0\n"),
 }
 
 
@@ -184,4 +214,36 @@ def test_stdio_attack_is_contained(name):
     assert res["correct"] is False, res
     assert time.monotonic() - t0 <= 2 * (TIMEOUT + 1.0)  # at most one timeout per test case
     time.sleep(0.1)
+    assert _sandbox_processes() == []
+
+
+def test_single_fork_path_as_root(warm_pool):
+    """As root the candidate is forked straight into its PID namespace (no keeper process)."""
+    from verifiers import pool
+    if os.geteuid() != 0:
+        pytest.skip("the single-fork path needs root")
+    assert pool.get(2).submit(pool._direct).result() is True
+
+
+KEEPER_ATTACKS = ["fork_bomb", "daemon_survivor", "kill_parent", "infinite_loop", "escape_files",
+                  "forge_verdict_all_fds", "os_exit_in_call", "read_host_files", "network_probe"]
+
+
+def test_keeper_path_still_contains_attacks():
+    """The two-fork layout (used without root) must hold against the same attacks."""
+    from verifiers import api, pool
+    ref = {"prompt": PROMPT, "test": TEST, "entry_point": "add"}
+    items = [("humaneval", ATTACKS[n], ref) for n in KEEPER_ATTACKS] + [("humaneval", "    return a + b\n", ref)]
+    try:
+        ex = pool.get(2, keeper=True)
+        assert ex.submit(pool._direct).result() is False
+        t0 = time.monotonic()
+        verdicts = ex.submit(api._batch, items, TIMEOUT).result()
+        assert time.monotonic() - t0 <= len(items) * (TIMEOUT + 1.0)
+    finally:
+        pool.shutdown()
+    assert [v[0] for v in verdicts] == [False] * len(KEEPER_ATTACKS) + [True], verdicts
+    time.sleep(2.0)  # daemon_survivor's late write
+    for path in ESCAPES:
+        assert not os.path.exists(path)
     assert _sandbox_processes() == []

@@ -69,3 +69,27 @@ def test_stdio_and_mbpp_verdicts():
     res = verify([{"problem_id": "m", "sample_index": 0, "verifier": "mbpp", "text": "def sq(x):\n    return x*x\n",
                    "reference": mref}], workers=1, progress=False)
     assert res[0]["correct"], res
+
+
+def test_identical_candidates_are_checked_once(monkeypatch):
+    """Whitespace variants of one answer to one problem run once; another problem's copy of the
+    same text, or an equal reference in a different dict, is keyed by content, not identity."""
+    from verifiers import api
+    seen = []
+    real = api._run_all
+
+    def counting(items, *a, **k):
+        seen.extend(items)
+        return real(items, *a, **k)
+    monkeypatch.setattr(api, "_run_all", counting)
+    ref = {"prompt": "def f(x):\n", "test": "def check(c):\n    assert c(2) == 4\n", "entry_point": "f"}
+    texts = ["    return x * 2\n", "    return x * 2   \n\n", "\r\n    return x * 2\r\n", "    return x + 2\n"]
+    jobs = [{"problem_id": "p", "sample_index": i, "verifier": "humaneval", "text": t, "reference": ref}
+            for i, t in enumerate(texts)]
+    jobs.append({"problem_id": "p", "sample_index": 9, "verifier": "humaneval", "text": texts[0],
+                 "reference": dict(ref)})  # equal content, another dict: same candidate
+    jobs.append({"problem_id": "q", "sample_index": 0, "verifier": "humaneval", "text": texts[0],
+                 "reference": dict(ref, test="def check(c):\n    assert c(2) == 5\n")})
+    res = verify(jobs, workers=1, timeout=5, progress=False)
+    assert len(seen) == 3
+    assert [r["correct"] for r in res] == [True, True, True, True, True, False]

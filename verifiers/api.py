@@ -53,11 +53,14 @@ def verify(jobs, *, workers: int | None = None, timeout: float = 10.0, progress:
     """Score jobs {"problem_id", "sample_index", "verifier", "text", "reference"}; one result
     dict per job, same order: {"problem_id", "sample_index", "correct", "extracted_answer", "detail"}."""
     jobs = list(jobs)
-    keys, unique = [], {}
+    keys, unique, ref_keys = [], {}, {}
     for job in jobs:
         kind = job["verifier"]
         ref = job.get("reference") or {}
-        key = (kind, json.dumps(ref, sort_keys=True, default=str), normalise(kind, job["text"]))
+        ref_key = ref_keys.get(id(ref))  # jobs of one problem usually share one reference dict
+        if ref_key is None:
+            ref_key = ref_keys[id(ref)] = json.dumps(ref, sort_keys=True, default=str)
+        key = (kind, ref_key, normalise(kind, job["text"]))
         keys.append(key)
         unique.setdefault(key, (kind, job["text"], ref))
     results = _run_all(list(unique.items()), workers, timeout, progress) if unique else {}
@@ -73,7 +76,9 @@ def _run_all(items: list, workers: int | None, timeout: float, progress: bool) -
     from tqdm.auto import tqdm  # noqa: PLC0415
     ex = pool.get(workers)
     n_workers = ex._max_workers
-    size = max(1, min(16, len(items) // (n_workers * 8) or 1))
+    # Small chunks: a chunk costs well under a millisecond to ship, while a chunk that holds a
+    # timeout keeps its worker busy; with few candidates per chunk no worker idles at the end.
+    size = max(1, min(4, len(items) // (n_workers * 32)))
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     results: dict = {}
     bar = tqdm(total=len(items), desc="verify", unit="cand", disable=not progress)

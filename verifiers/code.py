@@ -84,8 +84,8 @@ def _from_verdict(res: dict, timeout: float) -> tuple[bool, str]:
 
 def check_humaneval(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
     program = humaneval_program(text, ref)
-    res = sandbox.run(lambda fd, nonce: harness.run_tests(
-        fd, nonce, program, ref["test"], ref["entry_point"], "check(candidate)\n"), timeout=timeout)
+    res = sandbox.run(harness.tests_target(program, ref["test"], ref["entry_point"], "check(candidate)\n"),
+                      timeout=timeout)
     return _from_verdict(res, timeout)
 
 
@@ -95,8 +95,7 @@ def check_mbpp(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
     program = text if code is None else code
     setup = "\n".join(list(ref.get("test_imports") or []) + [ref.get("test_setup_code") or ""])
     call = "\n".join(ref["test_list"]) + "\n"
-    res = sandbox.run(lambda fd, nonce: harness.run_tests(fd, nonce, program, setup, entry, call),
-                      timeout=timeout)
+    res = sandbox.run(harness.tests_target(program, setup, entry, call), timeout=timeout)
     return _from_verdict(res, timeout)
 
 

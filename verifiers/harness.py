@@ -40,81 +40,165 @@ class SandboxViolation(PermissionError, ValueError):
     blocked calls (e.g. namedtuple's frame lookup), so ordinary programs keep working."""
 
 
+_FUNC_ATTRS = {"__code__", "__defaults__", "__kwdefaults__"}
+
+
 def _audit(event: str, args) -> None:
     if event in _BLOCKED_EXACT or event.startswith("ctypes."):
         raise SandboxViolation(f"{event} is not allowed in the sandbox")
+    if event == "object.__setattr__" and args and args[1] in _FUNC_ATTRS:
+        raise SandboxViolation("rewriting a function's code or defaults is not allowed in the sandbox")
     if event == "open" and args and isinstance(args[0], str) and args[0].startswith("/proc"):
         raise SandboxViolation("/proc is not available in the sandbox")
 
 
-def _is_plain(value, depth: int = 0) -> bool:
-    t = type(value)
-    if t in PLAIN_SCALARS:
-        return True
-    if depth >= 50:
+def _make_is_plain():
+    """Type checks that candidate code cannot subvert: builtins bound now (a patched and later
+    restored `builtins.type` is never consulted) and types compared by identity (a metaclass
+    with a forged __eq__/__hash__ cannot pass for int)."""
+    type_, id_, all_ = type, id, all
+    scalars = frozenset(map(id, PLAIN_SCALARS))
+    containers = frozenset(map(id, PLAIN_CONTAINERS))
+    mappings = frozenset(map(id, PLAIN_MAPPINGS))
+
+    def is_plain(value, depth: int = 0) -> bool:
+        t = id_(type_(value))
+        if t in scalars:
+            return True
+        if depth >= 50:
+            return False
+        if t in mappings:
+            return all_(is_plain(k, depth + 1) and is_plain(v, depth + 1) for k, v in value.items())
+        if t in containers:
+            return all_(is_plain(v, depth + 1) for v in value)
         return False
-    if t in PLAIN_MAPPINGS:
-        return all(_is_plain(k, depth + 1) and _is_plain(v, depth + 1) for k, v in value.items())
-    if t in PLAIN_CONTAINERS:
-        return all(_is_plain(v, depth + 1) for v in value)
-    return False
+    return is_plain
 
 
-def _guard(fn):
+_is_plain = _make_is_plain()
+
+
+def _guard(fn, is_plain=_is_plain, type_=type, error=TypeError):
     """Wrap the candidate function so the tests only ever see plain data from it."""
-    is_plain, call = _is_plain, fn
+    call = fn
 
     def candidate(*args, **kwargs):
         out = call(*args, **kwargs)
         if not is_plain(out):
-            raise TypeError(f"candidate returned a {type(out).__name__}, not plain data")
+            raise error(f"candidate returned a {type_(out).__name__}, not plain data")
         return out
     return candidate
 
 
-def _fingerprint(modules) -> list:
-    return [(m, sorted((k, id(v)) for k, v in m.__dict__.items() if not k.startswith("__")))
-            for m in modules]
+BASE_MODULES = ("math", "re", "string", "collections", "itertools", "functools", "heapq",
+                "operator", "cmath")
 
 
-def run_tests(vfd: int, nonce: str, code: str, test: str, entry: str | None, call: str) -> None:
+def base_protected() -> list:
+    """The objects whose namespaces must come out of the tests unchanged, tests' imports aside."""
+    return [builtins, *PROTECTED_CLASSES] + [sys.modules[m] for m in BASE_MODULES if m in sys.modules]
+
+
+def snapshot(objs) -> list:
+    """(object, copy of its public namespace). The copy holds references, so a replaced entry
+    can never come back with a recycled id; compared by identity in `_unchanged`."""
+    return [(o, {k: v for k, v in o.__dict__.items() if not k.startswith("__")}) for o in objs]
+
+
+def _unchanged(snap: list) -> bool:
+    for o, before in snap:
+        now = {k: v for k, v in o.__dict__.items() if not k.startswith("__")}
+        if now.keys() != before.keys():
+            return False
+        for k, v in before.items():
+            if now[k] is not v:
+                return False
+    return True
+
+
+_compiled: dict = {}
+
+
+def compiled(src: str, name: str):
+    """Trusted test code compiled once per worker; forked candidates inherit the code object.
+    Source that does not compile is returned as is, to fail inside the sandbox as before."""
+    key = (src, name)
+    code = _compiled.get(key)
+    if code is None:
+        if len(_compiled) >= 512:
+            _compiled.clear()
+        try:
+            code = _compiled[key] = compile(src, name, "exec")
+        except (SyntaxError, ValueError):
+            return src
+    return code
+
+
+def tests_target(program: str, test: str, entry: str | None, call: str):
+    """The sandbox target for `run_tests`, with the trusted parts prepared in the supervisor."""
+    test_code, call_code = compiled(test, "<test>"), compiled(call, "<check>")
+    base = snapshot(base_protected())
+    return lambda fd, nonce: run_tests(fd, nonce, program, test_code, entry, call_code, base)
+
+
+def _hide_modules() -> None:
+    """Drop this package (and the worker's main script, which may import it) from sys.modules,
+    so candidate code cannot import the harness and rewire it; the chroot hides the files."""
+    pkg = __name__.partition(".")[0]
+    for name in [n for n in sys.modules if n in (pkg, "__main__", "__mp_main__") or n.startswith(pkg + ".")]:
+        del sys.modules[name]
+
+
+def run_tests(vfd: int, nonce: str, code: str, test, entry: str | None, call, base: list | None = None) -> None:
     """Run `code`, then `test` in its own snapshot namespace, then `call` (e.g. check(candidate)).
 
     `entry` names the function the tests receive as `candidate`, guarded; None for tests
-    that call functions by name (MBPP). Never returns.
+    that call functions by name (MBPP). `test` and `call` are trusted: source or code objects
+    from `compiled`. `base` is `snapshot(base_protected())` taken by the supervisor just
+    before the fork (the state this process starts from, read without copy-on-write faults);
+    None takes it here. Never returns.
     """
-    write, exit_, fp = os.write, os._exit, _fingerprint
+    # Everything used once candidate code has run is bound here, before it runs: candidate code
+    # can patch builtins (or this module's globals) and restore them before the final check.
+    write, exit_, unchanged, snap_fn, guard = os.write, os._exit, _unchanged, snapshot, _guard
+    exec_, dict_, id_, type_, callable_, module_type, sys_mod = exec, dict, id, type, callable, type(sys), sys
     reason = "FAIL internal"
     try:
         pristine = dict(builtins.__dict__)
-        protected = [builtins, *PROTECTED_CLASSES] + [sys.modules[m] for m in ("math", "re", "string", "collections",
-                                  "itertools", "functools", "heapq", "operator", "cmath")
-                                  if m in sys.modules]
-        before = fp(protected)
+        snap = base if base is not None else snapshot(base_protected())
+        test_code = test if not isinstance(test, str) else compile(test, "<test>", "exec")
+        call_code = call if not isinstance(call, str) else compile(call, "<check>", "exec")
+        _hide_modules()
         sys.addaudithook(_audit)
         cand_globals = {"__name__": "__main__", "__builtins__": builtins}
         try:
-            exec(compile(code, "<candidate>", "exec"), cand_globals)
-            test_globals = dict(cand_globals)
+            exec_(compile(code, "<candidate>", "exec"), cand_globals)
+            test_globals = dict_(cand_globals)
             test_globals["__builtins__"] = pristine
-            exec(compile(test, "<test>", "exec"), test_globals)
-            protected += [v for v in test_globals.values()
-                          if type(v) is type(sys) and v not in protected]
-            before = before + fp(protected[len(before):])
+            exec_(test_code, test_globals)
+            seen = {id_(o) for o, _ in snap}
+            snap = snap + snap_fn([v for v in test_globals.values()
+                                   if type_(v) is module_type and id_(v) not in seen])
+            # The tests read module attributes through private copies: a patch the candidate
+            # makes to the shared module (and undoes before the final check) never reaches them.
+            for k in [k for k, v in test_globals.items() if type_(v) is module_type and v is not sys_mod]:
+                clone = module_type(test_globals[k].__name__)
+                clone.__dict__.update(test_globals[k].__dict__)
+                test_globals[k] = clone
             if entry is not None:
                 fn = cand_globals.get(entry)
-                if not callable(fn):
+                if not callable_(fn):
                     raise NameError(f"{entry} is not defined")
-                test_globals["candidate"] = _guard(fn)
+                test_globals["candidate"] = guard(fn)
                 if entry in test_globals:
                     test_globals[entry] = test_globals["candidate"]
-            exec(compile(call, "<check>", "exec"), test_globals)
-            if fp(protected) != before:
+            exec_(call_code, test_globals)
+            if not unchanged(snap):
                 reason = "FAIL tampered with builtins or modules"
             else:
                 reason = "PASS"
         except BaseException as e:  # SystemExit, KeyboardInterrupt included: never a pass
-            name = type(e).__name__ if type(type(e)) is type else "exception"
+            name = type_(e).__name__ if type_(type_(e)) is type_ else "exception"
             reason = f"FAIL {name}"
     finally:
         try:

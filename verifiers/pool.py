@@ -21,7 +21,7 @@ PRELOAD = ("math", "cmath", "re", "string", "collections", "itertools", "functoo
 _pool: dict = {}
 
 
-def _init(root_dir: str, level: str | None) -> None:
+def _init(root_dir: str, level: str | None, keeper: bool = False) -> None:
     import importlib  # noqa: PLC0415
     for name in PRELOAD:
         try:
@@ -29,7 +29,7 @@ def _init(root_dir: str, level: str | None) -> None:
         except ImportError:
             pass
     from . import sandbox  # noqa: PLC0415
-    sandbox.prepare_worker(root_dir, level)
+    sandbox.prepare_worker(root_dir, level, keeper)
 
 
 def _level() -> str:
@@ -37,22 +37,31 @@ def _level() -> str:
     return sandbox.level()
 
 
-def get(workers: int | None = None, level: str | None = None) -> ProcessPoolExecutor:
-    """The shared pool with `workers` processes (default: all CPUs); rebuilt if that changes."""
+def get(workers: int | None = None, level: str | None = None, keeper: bool = False) -> ProcessPoolExecutor:
+    """The shared pool with `workers` processes (default: all CPUs); rebuilt if that changes.
+
+    `level` forces a weaker isolation level and `keeper=True` the two-fork layout (see
+    sandbox.py); both exist so tests can exercise every path on one machine.
+    """
     workers = max(1, workers or os.cpu_count() or 1)
-    if _pool.get("key") == (workers, level) and not _pool["executor"]._broken:
+    if _pool.get("key") == (workers, level, keeper) and not _pool["executor"]._broken:
         return _pool["executor"]
     shutdown()
     root = tempfile.mkdtemp(prefix="monkeys-sandbox-")
     ex = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_init, initargs=(root, level))
-    _pool.update(key=(workers, level), executor=ex, root=root)
+                             initializer=_init, initargs=(root, level, keeper))
+    _pool.update(key=(workers, level, keeper), executor=ex, root=root)
     return ex
 
 
 def isolation_level(workers: int | None = None) -> str:
     """The isolation level the pool's workers reached ("full", "userns" or "basic")."""
     return get(workers).submit(_level).result()
+
+
+def _direct() -> bool:
+    from . import sandbox  # noqa: PLC0415
+    return sandbox.direct()
 
 
 def shutdown() -> None:
