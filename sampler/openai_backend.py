@@ -179,7 +179,7 @@ def _sample_unit(client: "_Client", endpoint: str, model: str, unit: dict, *, ch
             cap.lower(err.limit if err.limit and err.limit < ask else ask // 2)
             continue
         elapsed = time.monotonic() - t0
-        got = _parse(data, client.url(endpoint), chat)
+        got = _parse(data, client.url(endpoint), chat, max_tokens)
         if not got:
             raise BackendError(f"{client.url(endpoint)} returned no choices for problem "
                                f"{unit['problem_id']!r} (asked n={ask})")
@@ -208,12 +208,13 @@ def derive_seed(seed: int, problem_id: str, index: int) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-def _parse(data, url: str, chat: bool) -> list[dict]:
+def _parse(data, url: str, chat: bool, max_tokens: int | None = None) -> list[dict]:
     """Choices in index order, each with text, finish_reason and per-sample token counts.
 
     Completion tokens come from the choice's `token_ids` when the server returns them, from
-    `usage` when there is one choice, and otherwise `usage.completion_tokens` is shared out in
-    proportion to text length (the total stays exact).
+    `usage` when there is one choice, and otherwise from `usage.completion_tokens` shared out:
+    a choice cut at the length limit has exactly `max_tokens`, the rest is split in proportion
+    to text length (approximate per sample, the total stays exact).
     """
     if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
         raise BackendError(f"{url} answered without a 'choices' list: {_snippet(data)}")
@@ -236,30 +237,41 @@ def _parse(data, url: str, chat: bool) -> list[dict]:
         prompt_tokens = len(data["prompt_token_ids"])
     total = usage.get("completion_tokens")
     if any(p["completion_tokens"] is None for p in parsed):
-        _apportion(parsed, total)
+        _apportion(parsed, total, max_tokens)
     for p in parsed:
         p["prompt_tokens"] = prompt_tokens
     return parsed
 
 
-def _apportion(parsed: list[dict], total) -> None:
-    """Share `total` completion tokens over choices by text length, summing exactly to total."""
+def _apportion(parsed: list[dict], total, max_tokens: int | None) -> None:
+    """Fill missing completion_tokens from the call's `total`, keeping the sum where possible."""
     if total is None:
-        for p in parsed:
-            p["completion_tokens"] = None
         return
     if len(parsed) == 1:
         parsed[0]["completion_tokens"] = int(total)
         return
-    weights = [max(1, len(p["text"])) for p in parsed]
+    total = int(total)
+    open_ = []
+    for p in parsed:
+        if p["completion_tokens"] is not None:
+            total -= p["completion_tokens"]
+        elif max_tokens and p["finish_reason"] == "length":
+            p["completion_tokens"] = max_tokens
+            total -= max_tokens
+        else:
+            open_.append(p)
+    if not open_:
+        return
+    total = max(0, total)
+    weights = [max(1, len(p["text"])) for p in open_]
     scale = total / sum(weights)
     shares = [int(w * scale) for w in weights]
-    rest = int(total) - sum(shares)
-    by_remainder = sorted(range(len(parsed)), key=lambda i: -(weights[i] * scale - shares[i]))
+    rest = total - sum(shares)
+    by_remainder = sorted(range(len(open_)), key=lambda i: -(weights[i] * scale - shares[i]))
     for i in by_remainder[:rest]:
         shares[i] += 1
-    for p, s in zip(parsed, shares):
-        p["completion_tokens"] = s
+    for p, share in zip(open_, shares):
+        p["completion_tokens"] = min(share, max_tokens) if max_tokens else share
 
 
 class _NTooLarge(Exception):

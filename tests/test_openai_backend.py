@@ -34,20 +34,26 @@ class Script:
 
 
 def ok(payload, max_n=None):
-    """A well-formed reply; truncates to `max_n` choices like a server that caps silently."""
+    """A well-formed reply; choice i has 2*(i+1) tokens, cut at max_tokens ("length").
+
+    `max_n` truncates the choices like a server that caps `n` silently.
+    """
     n = payload.get("n", 1)
     if max_n:
         n = min(n, max_n)
+    limit = payload.get("max_tokens") or 10**9
     chat = "messages" in payload
-    choices = []
+    choices, total = [], 0
     for i in range(n):
+        tokens = min(2 * (i + 1), limit)
+        total += tokens
         text = f"answer {i} " * (i + 1)
-        choice = {"index": i, "finish_reason": "stop" if i % 2 == 0 else "length"}
+        choice = {"index": i, "finish_reason": "length" if tokens == limit else "stop"}
         choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text})
         if payload.get("return_token_ids"):
-            choice["token_ids"] = list(range(2 * (i + 1)))
+            choice["token_ids"] = list(range(tokens))
         choices.append(choice)
-    body = {"choices": choices, "usage": {"prompt_tokens": 7, "completion_tokens": 2 * sum(range(1, n + 1))}}
+    body = {"choices": choices, "usage": {"prompt_tokens": 7, "completion_tokens": total}}
     return 200, json.dumps(body).encode(), {}
 
 
@@ -104,7 +110,7 @@ def test_chat_samples_have_the_store_schema(server, monkeypatch):
     assert set(first) == {"problem_id", "sample_index", "seed", "text", "prompt_tokens",
                           "completion_tokens", "finish_reason", "worker", "elapsed_s"}
     assert first["text"].startswith("answer 0") and first["prompt_tokens"] == 7
-    assert [s["finish_reason"] for s in out[:3]] == ["stop", "length", "stop"]
+    assert [s["finish_reason"] for s in out[:3]] == ["stop", "stop", "stop"]
     # usage.completion_tokens (12) is shared out over the three choices, total kept exact
     assert sum(s["completion_tokens"] for s in out[:3]) == 12
     assert all(s["seed"] is None for s in out) and first["worker"].startswith("openai:127.0.0.1:")
@@ -124,6 +130,13 @@ def test_token_ids_give_exact_counts_and_completions_endpoint(server, monkeypatc
     assert [s["completion_tokens"] for s in out] == [2, 4, 6]
     assert script.seen[0]["_path"] == "/v1/completions" and script.seen[0]["_auth"] is None
     assert "top_p" not in script.seen[0]
+
+
+def test_apportioned_counts_use_the_length_limit(server):
+    url = server(Script())
+    out = sample_openai(url, "m", [{"problem_id": "p", "prompt": "x", "count": 3}], max_tokens=4, **FAST)
+    assert [s["finish_reason"] for s in out] == ["stop", "length", "length"]
+    assert [s["completion_tokens"] for s in out] == [2, 4, 4]
 
 
 def test_429_then_200_is_retried_honouring_retry_after(server):
