@@ -144,15 +144,19 @@ def work_units(state: dict[str, Tally], counts: dict[str, int]) -> list[dict]:
             for pid, c in counts.items() if c > 0]
 
 
-def simulate(rates: Sequence[float], budget: Budget, seed: int = 0, stop_at_solved: float | None = None) -> list[tuple[int, int]]:
-    """Run the policy against known per-problem success rates (Bernoulli draws, one round at a
-    time, every round fully verified before the next); return (samples spent, problems solved)
-    after each round. Stops when the plan is empty or `stop_at_solved` problems are solved.
-    Used to choose step/growth before spending compute, and by the budget benchmark.
+def simulate(rates: Sequence[float], budget: Budget, seed: int = 0,
+             stop_at_solved: float | None = None) -> list[tuple[int, int]]:
+    """Run the policy against known per-problem success rates; return (samples spent, problems
+    solved) after each round, every round fully verified before the next. Stops when the plan
+    is empty or `stop_at_solved` problems are solved. For choosing step/growth before spending
+    compute, and for the budget benchmark.
+
+    Sample j of problem i succeeds iff the j-th draw of `outcome_stream(seed, i)` is below
+    rates[i], so every policy (and uniform sampling) sees the same outcomes for a given seed.
     """
-    rng = random.Random(seed)
+    streams = [outcome_stream(seed, i) for i in range(len(rates))]
     ids = [f"{i:06d}" for i in range(len(rates))]
-    rate = dict(zip(ids, rates))
+    index = {pid: i for i, pid in enumerate(ids)}
     state = tally(ids)
     trace = [(0, 0)]
     while True:
@@ -160,9 +164,15 @@ def simulate(rates: Sequence[float], budget: Budget, seed: int = 0, stop_at_solv
         if not counts:
             return trace
         for pid, c in counts.items():
-            p, t = rate[pid], state[pid]
-            wins = sum(1 for _ in range(c) if rng.random() < p) if p > 0 else 0
+            i, t = index[pid], state[pid]
+            draw = streams[i].random
+            wins = sum(1 for _ in range(c) if draw() < rates[i])
             state[pid] = Tally(t.attempts + c, t.successes + wins, 0)
         trace.append((spent(state), solved(state)))
         if stop_at_solved is not None and trace[-1][1] >= stop_at_solved:
             return trace
+
+
+def outcome_stream(seed: int, problem: int) -> random.Random:
+    """The uniform draws deciding problem `problem`'s samples, in sample-index order."""
+    return random.Random(f"{seed}/{problem}")
