@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import http.client
 import json
 import os
 import random
@@ -27,7 +28,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Iterable, Iterator
 
 DEFAULT_MAX_N = 128  # OpenAI's documented ceiling for `n`; vLLM allows far more.
@@ -81,6 +82,9 @@ def iter_openai(base_url: str, model: str, requests: Iterable[dict], *, n: int |
                 max_backoff_s: float = 60.0, extra_body: dict | None = None) -> Iterator[list[dict]]:
     """Yield each finished HTTP call's samples as soon as it completes, for streaming to the store.
 
+    - Each sample's `worker` is "openai:<host:port>"; `elapsed_s` is the wall time of the HTTP
+      call that produced it (shared by that call's choices); `prompt_tokens` is the prompt's
+      length, repeated on each sample.
     - `n` is the default `count` for requests that carry none.
     - `max_n`: most samples asked for in one call; larger counts are split. A server that
       rejects `n` (HTTP 400 naming it) or returns fewer choices than asked is asked again for
@@ -111,7 +115,7 @@ def iter_openai(base_url: str, model: str, requests: Iterable[dict], *, n: int |
         pending = {pool.submit(run, u) for u in units}
         try:
             while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     yield fut.result()
         finally:
@@ -327,7 +331,8 @@ class _Client:
                     hint = " (check base_url, which usually ends in /v1, and the model name)" \
                         if status == 404 else ""
                     raise BackendError(f"{url} answered HTTP {status}{hint}: {text[:300]}") from None
-            except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError) as err:
+            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout,
+                    TimeoutError) as err:
                 reason = getattr(err, "reason", err)
                 last = f"{type(err).__name__}: {reason}"
             if attempt + 1 < self.max_attempts:

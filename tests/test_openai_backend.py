@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sampler.openai_backend import AuthError, BackendError, UnreachableError, sample_openai
+from sampler.openai_backend import AuthError, BackendError, UnreachableError, iter_openai, sample_openai
 
 FAST = dict(backoff_s=0.01, max_backoff_s=0.05)
 
@@ -232,3 +232,17 @@ def test_bad_requests_are_rejected_before_sending():
         sample_openai("http://127.0.0.1:9/v1", "m", [{"problem_id": "p", "prompt": "x"}])
     with pytest.raises(ValueError, match="messages"):
         sample_openai("http://127.0.0.1:9/v1", "m", [{"problem_id": "p", "count": 1}])
+
+
+def test_iter_yields_each_call_as_it_finishes(server):
+    def slow_first(payload):
+        if payload["prompt"] == "slow":
+            time.sleep(1.0)
+        return ok(payload)
+    url = server(Script(default=slow_first))
+    reqs = [{"problem_id": "slow", "prompt": "slow", "count": 1}, {"problem_id": "fast", "prompt": "fast", "count": 1}]
+    t0 = time.monotonic()
+    stream = iter_openai(url, "m", reqs, chat=False, concurrency=2, **FAST)
+    first = next(stream)
+    assert first[0]["problem_id"] == "fast" and time.monotonic() - t0 < 0.9
+    assert next(stream)[0]["problem_id"] == "slow"

