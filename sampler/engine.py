@@ -53,17 +53,16 @@ class Engine:
             self.engine.add_request(f"{unit['unit_id']}#*", prompt, self._params(n=count, **self.sampling))
 
     def _collect(self, out) -> str | None:
+        # With n > 1 the engine streams each sample separately and flags the request finished
+        # only with its last sample, so every completion is kept once it has a finish reason.
         unit_id, _, slot = out.request_id.rpartition("#")
         unit = self.units[unit_id]
         unit["prompt_len"] = len(out.prompt_token_ids or [])
-        if slot == "*":
-            # With n > 1 the engine may report the samples of one request in several outputs.
-            for comp in out.outputs:
-                unit["outputs"][comp.index] = comp
-            unit["waiting"] = sum(c is None for c in unit["outputs"])
-        else:
-            unit["outputs"][int(slot)] = out.outputs[0]
-            unit["waiting"] -= 1
+        for comp in out.outputs:
+            if comp.finish_reason is None and not out.finished:
+                continue
+            unit["outputs"][comp.index if slot == "*" else int(slot)] = comp
+        unit["waiting"] = sum(c is None for c in unit["outputs"])
         return unit_id if unit["waiting"] == 0 else None
 
     def _rows(self, unit: dict, share: float) -> list[dict]:
@@ -90,10 +89,9 @@ class Engine:
         finished: list[str] = []
         while self.engine.has_unfinished_requests():
             for out in self.engine.step():
-                if out.finished:
-                    done = self._collect(out)
-                    if done:
-                        finished.append(done)
+                done = self._collect(out)
+                if done and done not in finished:
+                    finished.append(done)
             if finished and time.perf_counter() - start >= 0.2 or time.perf_counter() - start >= max_seconds:
                 break
         self.unattributed += time.perf_counter() - start
