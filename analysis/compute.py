@@ -73,12 +73,11 @@ def axes_at(ks, costs: dict, pricing: dict | None = None, gpu_hours_per_sample: 
     return out
 
 
-def measured_gpu_hours(worker, elapsed_s, gpus_per_worker: float = 1.0) -> float:
-    """GPU-hours of a run: each work unit's wall time counted once.
+def measured_gpu_hours(elapsed_s, gpus_per_worker: float = 1.0) -> float:
+    """GPU-hours of a run from the samples' own engine time.
 
-    Samples carry the wall time of the work unit they came from, repeated for every sample of
-    that unit, so a unit is a distinct (worker, elapsed_s) pair. Workers run side by side, one
-    engine each, so summing units gives engine-hours; times gpus_per_worker gives GPU-hours.
+    Each sample carries its share of its engine's busy time (engines split the time of each
+    step among the samples in it by tokens), so the shares add up to engine-hours; times
+    gpus_per_worker gives GPU-hours.
     """
-    pairs = set(zip(map(str, worker), map(float, elapsed_s)))
-    return sum(e for _, e in pairs) / 3600.0 * float(gpus_per_worker)
+    return float(np.nansum(np.asarray(elapsed_s, dtype=np.float64))) / 3600.0 * float(gpus_per_worker)

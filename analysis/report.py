@@ -101,7 +101,7 @@ def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, benchmark: str | N
         costs = problem_costs(run["prompt_tokens"], run["completion_tokens"], run["group"],
                               len(run["problem_ids"]), info)
         pricing = cfg.get("pricing") or {}
-        hours = measured_gpu_hours(run["worker"], run["elapsed_s"], pricing.get("gpus_per_worker", 1))
+        hours = measured_gpu_hours(run["elapsed_s"], pricing.get("gpus_per_worker", 1))
         per_sample = hours / len(run["group"]) if len(run["group"]) else None
         rep["compute"] = axes_at(rep["coverage"]["k"], costs, pricing, per_sample)
         rep["compute"]["gpu_hours_measured"] = hours

