@@ -26,7 +26,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
              "prompt": (str, "chat")},
     "sampling": {"n": (int, ...), "temperature": ((int, float), 1.0), "top_p": ((int, float), 1.0),
                  "top_k": (int, -1), "max_tokens": (int, 512), "stop": (list, [])},
-    "engine": {"num_engines": (int, 1), "kv_cache_gib": ((int, float), 2.0), "enforce_eager": (bool, False),
+    "engine": {"num_engines": (int, 1), "kv_cache_gib": (int, 2), "enforce_eager": (bool, False),
                "max_model_len": (int, 0), "dtype": (str, "auto"), "tensor_parallel_size": (int, 1),
                "gpu_memory_utilization": ((int, float), 0.9), "unit_size": (int, 64),
                "inflight": (int, 256), "per_sample_seeds": (str, "auto"), "ray_address": (str, ""),
@@ -50,6 +50,10 @@ def _typename(t) -> str:
 
 def check(raw: dict, where: str) -> dict:
     """Validate a parsed config and fill defaults; raise ConfigError naming the bad key."""
+    for section in raw:
+        if isinstance(raw[section], dict) and section not in SCHEMA and section not in RECORDS + ("model",):
+            raise ConfigError(f"{where}: unknown section [{section}]; known sections: "
+                              f"{', '.join(sorted(s for s in SCHEMA if s))}")
     cfg: dict = {}
     if isinstance(raw.get("model"), dict):  # a run directory's copy keeps the model as a table
         raw = dict(raw)
@@ -78,10 +82,6 @@ def check(raw: dict, where: str) -> dict:
                                       + (f" under [{section}]" if section else " at the top"))
                 if default is not None:
                     dst[key] = copy.deepcopy(default)
-    for section in raw:
-        if isinstance(raw[section], dict) and section not in SCHEMA and section not in RECORDS:
-            raise ConfigError(f"{where}: unknown section [{section}]; known sections: "
-                              f"{', '.join(sorted(s for s in SCHEMA if s))}")
     _check_values(cfg, where)
     return cfg
 

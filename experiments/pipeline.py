@@ -75,8 +75,6 @@ def prepare(cfg: dict, run_dir, model_path: str | None = None) -> Path:
     elif run_dir.exists() and any(run_dir.iterdir()):
         raise ConfigError(f"{run_dir} exists, is not empty and has no config.toml; choose another --out directory")
     task = get_task(cfg["task"]["name"])
-    if cfg["backend"] == "vllm":
-        model_path = model_path or resolve_model(cfg["model"])
     problems = task.load(cfg["task"]["source"] or None, limit=cfg["task"]["limit"] or None,
                          shots=cfg["task"]["shots"])
     if not problems:
@@ -84,6 +82,8 @@ def prepare(cfg: dict, run_dir, model_path: str | None = None) -> Path:
     ids = [p["problem_id"] for p in problems]
     if len(set(ids)) != len(ids):
         raise TaskError(f"task {task.name!r}: duplicate problem_id values in the data")
+    if cfg["backend"] == "vllm":
+        model_path = model_path or resolve_model(cfg["model"])
     style = cfg["task"]["prompt"]
     if cfg["backend"] == "vllm":
         prompts = render_prompts(problems, model_path, style)

@@ -63,7 +63,7 @@ def cpu_env(cores: list[int], kv_cache_gib: float) -> dict:
     """vLLM CPU settings for an engine pinned to `cores` (no core held back for the runtime)."""
     return {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
             "VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, cores)),
-            "VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib)}
+            "VLLM_CPU_KVCACHE_SPACE": str(int(kv_cache_gib))}  # vLLM reads whole GiB
 
 
 def actor_options(index: int, num_engines: int, *, cpu: bool, tensor_parallel: int = 1,
@@ -94,7 +94,7 @@ def sample(requests: list[dict], out_dir, *, model: str, sampling: dict, engine_
     units = plan_units(requests, done, seed, unit_size)
     total = sum(len(u["indices"]) for u in units)
     stats = {"requested": sum(int(r["n"]) for r in requests), "already_stored": sum(map(len, done.values())),
-             "sampled": 0, "completion_tokens": 0, "wall_s": 0.0, "shards": 0, "restarts": 0}
+             "sampled": 0, "completion_tokens": 0, "engine_s": 0.0, "wall_s": 0.0, "shards": 0, "restarts": 0}
     if not units:
         return stats
     cpu = is_cpu_build()
@@ -174,13 +174,15 @@ def sample(requests: list[dict], out_dir, *, model: str, sampling: dict, engine_
                 buffer.extend(fin["rows"])
                 stats["sampled"] += len(fin["rows"])
                 stats["completion_tokens"] += sum(r["completion_tokens"] for r in fin["rows"])
+                stats["engine_s"] += sum(r["elapsed_s"] for r in fin["rows"])
                 bar.update(len(fin["rows"]))
             if queue or assigned[i]:
                 top_up(i)
             if time.monotonic() - last_flush >= flush_s:
                 flush()
-            elapsed = time.monotonic() - t0
-            bar.set_postfix_str(f"{stats['completion_tokens'] / max(elapsed, 1e-9):.0f} tok/s", refresh=False)
+            if stats["engine_s"]:  # output tokens per second of engine time, start-up excluded
+                rate = stats["completion_tokens"] / stats["engine_s"] * len(actors)
+                bar.set_postfix_str(f"{rate:.0f} tok/s")
     except ray.exceptions.RayActorError as exc:
         raise SamplerError(f"engine actor failed: {_gist(exc)}") from None
     finally:

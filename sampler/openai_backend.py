@@ -16,7 +16,6 @@ requests, and hosted APIs treat seeds as best effort anyway.
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import http.client
 import json
 import os
@@ -30,6 +29,8 @@ import urllib.parse
 import urllib.request
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Iterable, Iterator
+
+from .seeds import sample_seed
 
 DEFAULT_MAX_N = 128  # OpenAI's documented ceiling for `n`; vLLM allows far more.
 _RETRY_STATUSES = {408, 409, 425, 429}  # plus every 5xx
@@ -169,7 +170,7 @@ def _sample_unit(client: "_Client", endpoint: str, model: str, unit: dict, *, ch
         for key, value in (("temperature", temperature), ("top_p", top_p), ("max_tokens", max_tokens)):
             if value is not None:
                 payload[key] = value
-        call_seed = None if seed is None else derive_seed(seed, unit["problem_id"], next_index)
+        call_seed = None if seed is None else sample_seed(seed, unit["problem_id"], next_index)
         if call_seed is not None:
             payload["seed"] = call_seed
         if extra_body:
@@ -204,12 +205,6 @@ def _sample_unit(client: "_Client", endpoint: str, model: str, unit: dict, *, ch
             })
         next_index += len(got)
     return samples
-
-
-def derive_seed(seed: int, problem_id: str, index: int) -> int:
-    """A 31-bit seed from (run seed, problem, first sample index): re-running a call repeats it."""
-    digest = hashlib.sha256(f"{seed}\x00{problem_id}\x00{index}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 def _parse(data, url: str, chat: bool, max_tokens: int | None = None) -> list[dict]:

@@ -1,0 +1,75 @@
+"""Experiment configs: every mistake is named, defaults are filled, the run copy round-trips."""
+import tomllib
+
+import pytest
+
+from experiments import config
+from experiments.cli import CONFIGS
+
+GOOD = """
+name = "x"
+model = "embedded:smollm2-135m-instruct"
+[task]
+name = "humaneval"
+limit = 2
+[sampling]
+n = 4
+temperature = 0.8
+"""
+
+
+def _load(tmp_path, text):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return config.load(path)
+
+
+def test_defaults_and_round_trip(tmp_path):
+    cfg = _load(tmp_path, GOOD)
+    assert cfg["sampling"]["top_p"] == 1.0 and cfg["seed"] == 0 and cfg["engine"]["num_engines"] == 1
+    again = config.check(tomllib.loads(config.dumps(cfg)), "copy")
+    assert again == cfg
+
+
+def test_shipped_configs_load():
+    names = {config.load(p)["task"]["name"] for p in CONFIGS.glob("*.toml")}
+    assert {"humaneval", "gsm8k"} <= names
+
+
+@pytest.mark.parametrize("text, words", [
+    (GOOD.replace('name = "x"\n', ""), ["missing required key 'name'"]),
+    (GOOD.replace("n = 4", ""), ["missing required key 'sampling.n'", "[sampling]"]),
+    (GOOD.replace("temperature", "temprature"), ["unknown key 'sampling.temprature'", "temperature"]),
+    (GOOD.replace("n = 4", 'n = "4"'), ["sampling.n", "int"]),
+    (GOOD.replace("n = 4", "n = 0"), ["sampling.n", "at least 1"]),
+    (GOOD.replace("n = 4", "n = true"), ["sampling.n", "int"]),
+    (GOOD.replace("temperature = 0.8", "temperature = nan"), ["temperature", "finite"]),
+    (GOOD + "\n[sampler]\nn = 3\n", ["unknown section [sampler]"]),
+    (GOOD.replace('name = "x"', 'name = "../x"'), ["plain directory name"]),
+    (GOOD + '\n[engine]\nper_sample_seeds = "yes"\n', ["per_sample_seeds"]),
+    (GOOD.replace('model = "embedded:smollm2-135m-instruct"', 'model = "m"\nbackend = "openai"'), ["base_url"]),
+    (GOOD.replace("[task]", "[task\n"), ["invalid TOML"]),
+])
+def test_mistakes_are_named(tmp_path, text, words):
+    with pytest.raises(config.ConfigError) as err:
+        _load(tmp_path, text)
+    for word in words:
+        assert word in str(err.value)
+    assert "c.toml" in str(err.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(config.ConfigError, match="does not exist"):
+        config.load(tmp_path / "nope.toml")
+
+
+def test_identity_ignores_n_but_not_temperature(tmp_path):
+    a = _load(tmp_path, GOOD)
+    assert config.differences(a, _load(tmp_path, GOOD.replace("n = 4", "n = 64"))) == []
+    diff = config.differences(a, _load(tmp_path, GOOD.replace("0.8", "1.0")))
+    assert diff == ["sampling.temperature: 0.8 in the run, 1.0 now"]
+
+
+def test_strings_survive_toml_escaping():
+    doc = {"name": 'quote " back \\ newline \n tab \t unicode é', "t": {"stop": ["\n\n", "```"]}}
+    assert tomllib.loads(config.dumps(doc)) == doc
