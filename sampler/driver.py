@@ -124,6 +124,8 @@ def sample(requests: list[dict], out_dir, *, model: str, sampling: dict, engine_
     buffer: list[dict] = []
     last_flush = time.monotonic()
     t0 = time.monotonic()
+    first_answer, live_tokens = 0.0, 0
+    partial: dict[int, int] = {}               # actor -> samples finished in its unfinished units
     bar = tqdm(total=total, desc="sampling", unit="sample", disable=not progress, dynamic_ncols=True)
 
     def top_up(i: int):
@@ -157,6 +159,7 @@ def sample(requests: list[dict], out_dir, *, model: str, sampling: dict, engine_
                     raise SamplerError(f"the vLLM engine failed to start ({_gist(exc)}); "
                                        "check the [model] and [engine] settings") from None
                 lost = list(assigned.pop(i).values())
+                bar.update(-partial.pop(i, 0))  # their finished samples will be drawn again
                 queue.extendleft(reversed(lost))
                 actors.pop(i)
                 if stats["restarts"] >= max_restarts:
@@ -175,14 +178,19 @@ def sample(requests: list[dict], out_dir, *, model: str, sampling: dict, engine_
                 stats["sampled"] += len(fin["rows"])
                 stats["completion_tokens"] += sum(r["completion_tokens"] for r in fin["rows"])
                 stats["engine_s"] += sum(r["elapsed_s"] for r in fin["rows"])
-                bar.update(len(fin["rows"]))
+            # The bar moves with each finished sample, not each finished unit, so it is live
+            # even when units are large; tokens/s counts from the first answer (start-up excluded).
+            bar.update(result.get("completed", 0))
+            partial[i] = (partial.get(i, 0) + result.get("completed", 0)
+                          - sum(len(fin["rows"]) for fin in result["finished"]))
+            live_tokens += result.get("completed_tokens", 0)
+            first_answer = first_answer or time.monotonic()
             if queue or assigned[i]:
                 top_up(i)
             if time.monotonic() - last_flush >= flush_s:
                 flush()
-            if stats["engine_s"]:  # output tokens per second of engine time, start-up excluded
-                rate = stats["completion_tokens"] / stats["engine_s"] * len(actors)
-                bar.set_postfix_str(f"{rate:.0f} tok/s")
+            if live_tokens and time.monotonic() > first_answer:
+                bar.set_postfix_str(f"{live_tokens / (time.monotonic() - first_answer):.0f} tok/s")
     except ray.exceptions.RayActorError as exc:
         raise SamplerError(f"engine actor failed: {_gist(exc)}") from None
     finally:

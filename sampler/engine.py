@@ -33,6 +33,7 @@ class Engine:
         self.engine = self.llm.llm_engine
         self.units: dict[str, dict] = {}     # unit_id -> unit plus collected outputs
         self.unattributed = 0.0              # engine seconds not yet charged to a finished sample
+        self.completed = self.completed_tokens = 0   # samples finished since the last advance (progress)
 
     def info(self) -> dict:
         import vllm
@@ -61,7 +62,11 @@ class Engine:
         for comp in out.outputs:
             if comp.finish_reason is None and not out.finished:
                 continue
-            unit["outputs"][comp.index if slot == "*" else int(slot)] = comp
+            j = comp.index if slot == "*" else int(slot)
+            if unit["outputs"][j] is None:
+                self.completed += 1
+                self.completed_tokens += len(comp.token_ids)
+            unit["outputs"][j] = comp
         unit["waiting"] = sum(c is None for c in unit["outputs"])
         return unit_id if unit["waiting"] == 0 else None
 
@@ -103,4 +108,6 @@ class Engine:
             for unit_id in finished:
                 unit = self.units.pop(unit_id)
                 results.append({"unit_id": unit_id, "rows": self._rows(unit, share)})
-        return {"finished": results, "pending": len(self.units)}
+        progress = {"completed": self.completed, "completed_tokens": self.completed_tokens}
+        self.completed = self.completed_tokens = 0
+        return {"finished": results, "pending": len(self.units), **progress}

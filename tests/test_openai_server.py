@@ -108,3 +108,31 @@ def test_chat_sampling_against_vllm_serve(vllm_server):
     # without token ids, usage is shared out per choice and the total matches
     plain = sample_openai(url, model, requests[:1], temperature=0.8, max_tokens=24, timeout=120)
     assert len(plain) == 3 and all(0 <= s["completion_tokens"] <= 24 for s in plain)
+
+
+def test_monkeys_run_through_the_http_backend(vllm_server, tmp_path):
+    """The whole pipeline with backend = "openai": samples, verdicts and report, then a no-op re-run."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    url, model = vllm_server
+    cfg = tmp_path / "http.toml"
+    cfg.write_text(f'name = "http"\nmodel = "{model}"\nbackend = "openai"\n'
+                   '[task]\nname = "humaneval"\nlimit = 2\n'
+                   '[sampling]\nn = 3\ntemperature = 0.8\nmax_tokens = 64\n'
+                   f'[engine]\nbase_url = "{url}"\n[verify]\ntimeout = 5\n')
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cmd = [sys.executable, "-m", "experiments.cli", "run", str(cfg), "--out", str(tmp_path / "run")]
+    env = dict(os.environ, PYTHONPATH=root)
+    first = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    samples = [r for p in sorted((tmp_path / "run" / "samples").glob("part-*.parquet"))
+               for r in pq.read_table(p).to_pylist()]
+    assert sorted((r["problem_id"], r["sample_index"]) for r in samples) == [
+        (f"HumanEval/{p}", i) for p in (0, 1) for i in range(3)]
+    assert all(r["worker"].startswith("openai:") and r["completion_tokens"] >= 1 for r in samples)
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["num_problems"] == 2 and report["samples_per_problem"] == 3
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env, timeout=600)
+    assert again.returncode == 0 and "samples: 0 new, 6 already stored" in again.stderr
