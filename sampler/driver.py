@@ -113,7 +113,8 @@ def sample(requests: list[dict], out_dir, *, model: str, sampling: dict, engine_
     def start(i: int):
         opts = actor_options(i, num_engines, cpu=cpu, tensor_parallel=tp, kv_cache_gib=kv_cache_gib,
                              total_cpus=cluster_cpus if cpu else None)
-        return remote_engine.options(**opts).remote(model, sampling=sampling, engine_args=engine_args,
+        # Named so that operators (and the fault-injection script) can find it: ray.get_actor("engine-0").
+        return remote_engine.options(name=f"engine-{i}", **opts).remote(model, sampling=sampling, engine_args=engine_args,
                                                     seed=seed, per_sample_seeds=per_sample_seeds,
                                                     name=f"engine-{i}")
 
