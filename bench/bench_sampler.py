@@ -1,12 +1,17 @@
 """Sampler throughput: this engine (Ray actor, step-driven, shards on disk) against a raw
-`LLM.generate` over the same prompts, same model, same sampling settings, in the same run.
+`LLM.generate` and against the Large Language Monkeys method, over the same prompts, same
+model, same sampling settings, in the same run.
 
-    python bench/bench_sampler.py [--problems 16] [--n 16] [--max-tokens 128] [--model ...]
+    python bench/bench_sampler.py [--problems 16] [--n 16] [--max-tokens 128] [--pool 4] [--no-http]
 
-Each side runs in its own fresh process, one after the other, so they do not share cores.
-Both numbers count output tokens; "engine" throughput divides by generation time only (model
-load excluded), "end to end" by the whole wall time including engine start. The raw side is
-the bound: the same engine with nothing around it.
+Sides, each in its own fresh process, one after the other, so they do not share cores:
+  LLM.generate  the bound: the same engine with nothing around it, all prompts in one call.
+  http-pool     the original paper code's method: a vLLM OpenAI-compatible server and one
+                request of n samples per problem, sent problem by problem from a small pool of
+                worker threads (--pool).
+  monkeys       this project's sampler.
+All count output tokens. "gen" throughput divides by generation time only (model load and
+server start excluded); "e2e" by the whole wall time including engine or server start.
 """
 from __future__ import annotations
 
@@ -67,10 +72,61 @@ def run_ours(args) -> dict:
             "wall_s": wall}
 
 
+def run_http(args) -> dict:
+    """vLLM server + a pool of workers, one n-sample request per problem (completions API)."""
+    import signal
+    import socket
+    import urllib.request
+
+    from transformers import AutoTokenizer
+
+    from sampler.openai_backend import sample_openai
+
+    ids = prompts(args.model_path, args.problems)
+    tok = AutoTokenizer.from_pretrained(args.model_path)
+    texts = [tok.decode(p) for p in ids]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, VLLM_CPU_NUM_OF_RESERVED_CPU="0", VLLM_CPU_KVCACHE_SPACE=str(args.kv_cache_gib),
+               VLLM_CPU_OMP_THREADS_BIND=f"0-{(os.cpu_count() or 1) - 1}")
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", args.model_path, "--host",
+           "127.0.0.1", "--port", str(port), "--max-model-len", "2048", "--seed", "0"]
+    if args.eager:
+        cmd.append("--enforce-eager")
+    t0 = time.perf_counter()
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        while True:
+            if server.poll() is not None:
+                raise SystemExit("vllm server exited during start-up")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        t1 = time.perf_counter()
+        reqs = [{"problem_id": f"p{i}", "prompt": t, "count": args.n} for i, t in enumerate(texts)]
+        out = sample_openai(f"http://127.0.0.1:{port}/v1", args.model_path, reqs, temperature=0.8, top_p=0.95,
+                            max_tokens=args.max_tokens, chat=False, concurrency=args.pool, max_n=args.n,
+                            extra_body={"return_token_ids": True}, timeout=3600)
+        t2 = time.perf_counter()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+    return {"tokens": sum(s["completion_tokens"] for s in out), "samples": len(out), "gen_s": t2 - t1,
+            "wall_s": t2 - t0}
+
+
 def side(name: str, args) -> dict:
     """Run one side in a fresh interpreter and return its JSON line."""
     cmd = [sys.executable, __file__, "--side", name, "--model-path", args.model_path, "--problems", str(args.problems),
-           "--n", str(args.n), "--max-tokens", str(args.max_tokens), "--kv-cache-gib", str(args.kv_cache_gib)]
+           "--n", str(args.n), "--max-tokens", str(args.max_tokens), "--kv-cache-gib", str(args.kv_cache_gib),
+           "--pool", str(args.pool)]
     if not args.eager:
         cmd.append("--compiled")
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -84,7 +140,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="embedded:smollm2-135m-instruct")
     ap.add_argument("--model-path", help=argparse.SUPPRESS)
-    ap.add_argument("--side", choices=["raw", "ours"], help=argparse.SUPPRESS)
+    ap.add_argument("--side", choices=["raw", "ours", "http"], help=argparse.SUPPRESS)
+    ap.add_argument("--pool", type=int, default=4, help="worker threads of the http-pool side")
+    ap.add_argument("--no-http", dest="http", action="store_false", help="skip the http-pool side")
     ap.add_argument("--problems", type=int, default=16)
     ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--max-tokens", type=int, default=128)
@@ -92,22 +150,27 @@ def main() -> None:
     ap.add_argument("--compiled", dest="eager", action="store_false", help="let vLLM compile (slower start)")
     args = ap.parse_args()
     if args.side:
-        print(json.dumps(run_raw(args) if args.side == "raw" else run_ours(args)))
+        print(json.dumps({"raw": run_raw, "ours": run_ours, "http": run_http}[args.side](args)))
         return
     from sampler.model import resolve_model
 
     args.model_path = resolve_model(args.model)
     print(f"{args.problems} HumanEval prompts x n={args.n}, max_tokens={args.max_tokens}, "
           f"{'eager' if args.eager else 'compiled'}, {os.cpu_count()} CPUs")
-    raw, ours = side("raw", args), side("ours", args)
-    print(f"{'':12}{'samples':>8}{'tokens':>9}{'gen s':>8}{'tok/s':>8}{'wall s':>8}{'tok/s e2e':>11}")
-    for name, r in (("LLM.generate", raw), ("monkeys", ours)):
-        print(f"{name:12}{r['samples']:>8}{r['tokens']:>9}{r['gen_s']:>8.1f}{r['tokens'] / r['gen_s']:>8.0f}"
+    results = {"LLM.generate": side("raw", args)}
+    if args.http:
+        results[f"http-pool {args.pool}"] = side("http", args)
+    results["monkeys"] = ours = side("ours", args)
+    print(f"{'':14}{'samples':>8}{'tokens':>9}{'gen s':>8}{'tok/s':>8}{'wall s':>8}{'tok/s e2e':>11}")
+    for name, r in results.items():
+        print(f"{name:14}{r['samples']:>8}{r['tokens']:>9}{r['gen_s']:>8.1f}{r['tokens'] / r['gen_s']:>8.0f}"
               f"{r['wall_s']:>8.1f}{r['tokens'] / r['wall_s']:>11.0f}")
-    gen = (ours["tokens"] / ours["gen_s"]) / (raw["tokens"] / raw["gen_s"])
-    e2e = (ours["tokens"] / ours["wall_s"]) / (raw["tokens"] / raw["wall_s"])
-    print(f"ratio monkeys / LLM.generate: engine tok/s {gen:.2f}, end-to-end tok/s {e2e:.2f}")
-
+    for name, r in results.items():
+        if name == "monkeys":
+            continue
+        gen = (ours["tokens"] / ours["gen_s"]) / (r["tokens"] / r["gen_s"])
+        e2e = (ours["tokens"] / ours["wall_s"]) / (r["tokens"] / r["wall_s"])
+        print(f"ratio monkeys / {name}: gen tok/s {gen:.2f}, e2e tok/s {e2e:.2f}")
 
 if __name__ == "__main__":
     main()
