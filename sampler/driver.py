@@ -68,16 +68,40 @@ def cpu_env(cores: list[int], kv_cache_gib: float) -> dict:
 
 def actor_options(index: int, num_engines: int, *, cpu: bool, tensor_parallel: int = 1,
                   kv_cache_gib: float = 2, total_cpus: int | None = None) -> dict:
-    """Ray options for engine actor `index`: its resources and, on CPU, its own cores."""
+    """Ray options for engine actor `index`: its resources and, on CPU, its own cores.
+
+    With tensor parallelism the actor holds no GPU itself: it runs inside a placement group
+    of `tp_bundles(tp)` and vLLM's Ray executor starts one GPU worker per bundle.
+    """
     if cpu:
         total = total_cpus or os.cpu_count() or 1
         per = max(1, total // num_engines)
         cores = [(index * per + i) % total for i in range(per)]
         return {"num_cpus": per, "runtime_env": {"env_vars": cpu_env(cores, kv_cache_gib)}}
     if tensor_parallel > 1:
-        # The engine starts its own workers; the actor holds the group's GPUs via its placement group.
-        return {"num_cpus": 1, "num_gpus": 0}
+        return {"num_cpus": 0, "num_gpus": 0}
     return {"num_cpus": 1, "num_gpus": 1}
+
+
+def tp_bundles(tensor_parallel: int) -> list[dict]:
+    """Placement-group bundles for one tensor-parallel engine: one GPU (and a CPU for its
+    worker) per rank, packed on one node (STRICT_PACK) so ranks talk over NVLink/PCIe."""
+    return [{"GPU": 1, "CPU": 1} for _ in range(tensor_parallel)]
+
+
+def check_resources(resources: dict, num_engines: int, *, cpu: bool, tensor_parallel: int = 1) -> None:
+    """Refuse, before anything starts, a request the cluster cannot place."""
+    if cpu:
+        have = int(resources.get("CPU", 0))
+        if num_engines > have:
+            raise SamplerError(f"num_engines = {num_engines} needs at least one CPU per engine; the Ray cluster "
+                               f"has {have}; lower [engine] num_engines")
+        return
+    need = num_engines * tensor_parallel
+    have = int(resources.get("GPU", 0))
+    if need > have:
+        raise SamplerError(f"num_engines = {num_engines} x tensor_parallel_size = {tensor_parallel} needs {need} "
+                           f"GPUs; the Ray cluster has {have}; lower [engine] num_engines or add GPUs")
 
 
 def sample(requests: list[dict], out_dir, *, model: str, sampling: dict, engine_args: dict | None = None,
@@ -106,13 +130,24 @@ def sample(requests: list[dict], out_dir, *, model: str, sampling: dict, engine_
     if not ray.is_initialized():
         ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
-    cluster_cpus = int(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
+    resources = ray.cluster_resources()
+    cluster_cpus = int(resources.get("CPU", os.cpu_count() or 1))
     tp = int((engine_args or {}).get("tensor_parallel_size", 1))
+    check_resources(resources, num_engines, cpu=cpu, tensor_parallel=tp)
+    if tp > 1 and not cpu:
+        engine_args = dict(engine_args, distributed_executor_backend="ray")
     remote_engine = ray.remote(Engine)
 
     def start(i: int):
         opts = actor_options(i, num_engines, cpu=cpu, tensor_parallel=tp, kv_cache_gib=kv_cache_gib,
                              total_cpus=cluster_cpus if cpu else None)
+        if tp > 1 and not cpu:
+            from ray.util.placement_group import placement_group
+            from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+            group = placement_group(tp_bundles(tp), strategy="STRICT_PACK")
+            opts["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+                placement_group=group, placement_group_capture_child_tasks=True)
         # Named so that operators (and the fault-injection script) can find it: ray.get_actor("engine-0").
         return remote_engine.options(name=f"engine-{i}", **opts).remote(model, sampling=sampling, engine_args=engine_args,
                                                     seed=seed, per_sample_seeds=per_sample_seeds,

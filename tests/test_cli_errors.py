@@ -101,3 +101,11 @@ def test_unknown_command_and_help():
     assert code == 2 and "invalid choice" in err and "Traceback" not in err
     code, out, _ = monkeys("--help")
     assert code == 0 and "demo" in out and "verify" in out
+
+
+def test_more_engines_than_the_machine_has(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text(BASE.format(model="embedded:smollm2-135m-instruct", task="humaneval", source="")
+                    + "[engine]\nnum_engines = 512\n")
+    assert_user_error(monkeys("run", path, "--out", tmp_path / "r"), "num_engines = 512", "lower [engine] num_engines")
+    assert (tmp_path / "r" / "problems.parquet").exists()  # what was prepared stays

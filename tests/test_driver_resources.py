@@ -1,0 +1,33 @@
+"""What the driver asks Ray for: cores per CPU engine, GPUs per engine, TP placement groups,
+and a clear refusal when the cluster cannot hold the engines asked for."""
+import pytest
+
+from sampler.driver import SamplerError, actor_options, check_resources, cpu_env, tp_bundles
+
+
+def test_cpu_engines_get_disjoint_cores_and_their_settings():
+    a = actor_options(0, 2, cpu=True, total_cpus=8, kv_cache_gib=3)
+    b = actor_options(1, 2, cpu=True, total_cpus=8, kv_cache_gib=3)
+    assert a["num_cpus"] == b["num_cpus"] == 4
+    cores_a = a["runtime_env"]["env_vars"]["VLLM_CPU_OMP_THREADS_BIND"].split(",")
+    cores_b = b["runtime_env"]["env_vars"]["VLLM_CPU_OMP_THREADS_BIND"].split(",")
+    assert cores_a == ["0", "1", "2", "3"] and cores_b == ["4", "5", "6", "7"]
+    assert a["runtime_env"]["env_vars"]["VLLM_CPU_KVCACHE_SPACE"] == "3"
+    assert cpu_env([0], 2.0)["VLLM_CPU_KVCACHE_SPACE"] == "2"  # vLLM parses whole GiB only
+
+
+def test_gpu_engines_hold_one_gpu_or_a_placement_group():
+    assert actor_options(0, 4, cpu=False) == {"num_cpus": 1, "num_gpus": 1}
+    assert actor_options(0, 2, cpu=False, tensor_parallel=4) == {"num_cpus": 0, "num_gpus": 0}
+    assert tp_bundles(4) == [{"GPU": 1, "CPU": 1}] * 4
+
+
+def test_resource_checks():
+    check_resources({"CPU": 2.0}, 2, cpu=True)
+    with pytest.raises(SamplerError, match="num_engines = 3 .* has 2"):
+        check_resources({"CPU": 2.0}, 3, cpu=True)
+    check_resources({"CPU": 64.0, "GPU": 8.0}, 2, cpu=False, tensor_parallel=4)
+    with pytest.raises(SamplerError, match="needs 12 GPUs; the Ray cluster has 8"):
+        check_resources({"CPU": 64.0, "GPU": 8.0}, 3, cpu=False, tensor_parallel=4)
+    with pytest.raises(SamplerError, match="has 0"):
+        check_resources({"CPU": 64.0}, 1, cpu=False)
