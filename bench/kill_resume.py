@@ -1,7 +1,7 @@
 """Fault injection on the real stack: SIGKILL a run at random moments, kill an engine actor
 mid-run, and check that resuming ends with exactly problems x n samples, none twice.
 
-    python bench/kill_resume.py [--kills 5] [--problems 6] [--n 16] [--seed 0]
+    python bench/kill_resume.py [--kills 5] [--problems 12] [--n 32] [--seed 0]
 
 Part 1 runs `monkeys run` in its own process group and SIGKILLs the whole group (driver, Ray,
 engine) at a random moment, `--kills` times, then lets a last run finish. Part 2 calls the
@@ -85,10 +85,10 @@ def kill_and_resume(args, base: Path) -> None:
     for k in range(args.kills):
         log = open(base / f"attempt{k}.log", "wb")
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        delay = rng.uniform(10, 90)
+        delay = rng.uniform(20, 100)
         try:
-            proc.wait(timeout=delay)
-            print(f"kill {k + 1}: run finished before {delay:.0f} s")
+            code = proc.wait(timeout=delay)
+            print(f"kill {k + 1}: run ended by itself (exit {code}) before {delay:.0f} s")
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -139,8 +139,8 @@ def actor_kill(args, base: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kills", type=int, default=5)
-    ap.add_argument("--problems", type=int, default=6)
-    ap.add_argument("--n", type=int, default=16)
+    ap.add_argument("--problems", type=int, default=12)
+    ap.add_argument("--n", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-kills", action="store_true")
     args = ap.parse_args()
