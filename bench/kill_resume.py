@@ -42,6 +42,7 @@ enforce_eager = true
 max_model_len = 1024
 kv_cache_gib = 1
 unit_size = 4
+inflight = 64
 [verify]
 timeout = 5
 """
