@@ -9,14 +9,17 @@ import numpy as np
 from .bootstrap import bootstrap_coverage
 from .compute import axes_at, measured_gpu_hours, problem_costs
 from .counts import read_counts
+from .firstk import UNSOLVED, bootstrap_first_k, first_k_curve, first_success, k_limit
 from .fit import fit_power_law, log_grid
 from .forecast import beta_coverage, fit_beta
 from .frontier import attach_frontier, frontier_for, load_frontier, measured_score
 from .passk import coverage_curve, validate_counts
 from .plots import plot_coverage
-from .rundir import read_run
+from .rundir import RunError, read_run
 from .vote import vote_curve
 
+FIRST_K_RULE = ("solve mode: sampling stopped on success, so coverage at k is the share of problems solved "
+                "within their first k samples, for k up to the fewest attempts of an unsolved problem")
 N_RULE = ("coverage at k averages pass@k over all problems and is reported for k = 1..min(n); "
           "problems with more samples contribute their unbiased estimate at each such k")
 
@@ -34,17 +37,40 @@ def curve_report(n, c, num_boot: int = 1000, level: float = 0.95, seed: int = 0)
     k_all, cov_all = coverage_curve(n, c)
     grid = report_grid(int(n.min()))
     low, high = bootstrap_coverage(n, c, grid, num_boot=num_boot, level=level, seed=seed)
+    return {**_curve_block(n, c, k_all, cov_all, grid, (low, high), N_RULE, num_boot, level),
+            **forecast_report(n, c)}
+
+
+def _curve_block(n, c, k_all, cov_all, grid, interval, rule: str, num_boot: int, level: float) -> dict:
+    low, high = interval
     return {
         "num_problems": int(n.size),
-        "samples_per_problem": int(n.min()),
+        "samples_per_problem": int(k_all[-1]),
         "samples_per_problem_range": [int(n.min()), int(n.max())],
         "total_correct": int(c.sum()),
-        "n_rule": N_RULE,
+        "n_rule": rule,
         "coverage": {"k": grid.tolist(), "pass_at_k": cov_all[grid - 1].tolist(),
                      "ci_low": low.tolist(), "ci_high": high.tolist(), "level": level,
                      "interval": f"percentile bootstrap over problems, {num_boot} resamples"},
         "coverage_every_k": cov_all.tolist(),
         "fit": fit_power_law(k_all, cov_all),
+    }
+
+
+def first_k_report(first, attempts, n, c, num_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
+    """The curve of a solve-mode run: problems solved within their first k samples."""
+    k_all, cov_all = first_k_curve(first, attempts)
+    k_max = int(k_all[-1])
+    grid = report_grid(k_max)
+    low, high = bootstrap_first_k(first, grid, num_boot=num_boot, level=level, seed=seed)
+    solved = int((first != UNSOLVED).sum())
+    return {
+        **_curve_block(n, c, k_all, cov_all, grid, (low, high), FIRST_K_RULE, num_boot, level),
+        "budget": {"mode": "solve", "samples_spent": int(attempts.sum()), "problems_solved": solved,
+                   "uniform_samples_at_k_max": k_max * int(n.size),
+                   "spent_over_uniform": float(attempts.sum()) / (k_max * int(n.size)),
+                   "solved_at_k_max": int(round(cov_all[-1] * n.size))},
+        # The Beta likelihood of the counts does not depend on the stopping rule, so its fit stands.
         **forecast_report(n, c),
     }
 
@@ -88,12 +114,26 @@ def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, benchmark: str | N
     cfg = run["config"]
     model = (cfg.get("model") or {}).get("name") or run_dir.name
     rep = {"run_dir": str(run_dir), "model": model, "notes": []}
-    rep.update(curve_report(run["n"], run["c"], num_boot=num_boot, seed=seed))
-    if len(set(run["n"].tolist())) > 1:
+    solve = (cfg.get("budget") or {}).get("mode") == "solve"
+    if solve:
+        first, attempts = first_success(run["group"], run["sample_index"], run["correct"], len(run["problem_ids"]))
+        if k_limit(first, attempts) < 1:
+            raise RunError(f"{run_dir}: a problem has no verified sample yet; finish the run (`monkeys run`) first")
+        rep.update(first_k_report(first, attempts, run["n"], run["c"], num_boot=num_boot, seed=seed))
+        rep["notes"].append(FIRST_K_RULE)
+    else:
+        rep.update(curve_report(run["n"], run["c"], num_boot=num_boot, seed=seed))
+    if not solve and len(set(run["n"].tolist())) > 1:
         rep["notes"].append(f"unequal n across problems ({rep['samples_per_problem_range']}); " + N_RULE)
     if "note_samples" in run:
         rep["notes"].append(run["note_samples"])
-    if "completion_tokens" in run:
+    if "completion_tokens" in run and solve:
+        rep["budget"]["completion_tokens_spent"] = int(run["completion_tokens"].sum())
+        rep["budget"]["gpu_hours_measured"] = measured_gpu_hours(
+            run["elapsed_s"], (cfg.get("pricing") or {}).get("gpus_per_worker", 1))
+        rep["notes"].append("compute axes are per-k costs of uniform sampling; for this solve-mode run see "
+                            "'budget' for what was spent")
+    elif "completion_tokens" in run:
         info = cfg.get("model_info") or {}
         info = info if all(key in info for key in ("parameters", "layers", "d_model")) else None
         if info is None:
@@ -107,13 +147,14 @@ def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, benchmark: str | N
         rep["compute"]["gpu_hours_measured"] = hours
         if "dollars" not in rep["compute"]:
             rep["notes"].append("no price and no measured time; dollar axis omitted")
-    vote = vote_curve(run["group"], run["extracted_answer"], run["correct"], seed=seed)
+    vote = None if solve else vote_curve(run["group"], run["extracted_answer"], run["correct"], seed=seed)
     if vote is not None:
         rep["vote"] = vote
     rep["benchmark"] = benchmark or _benchmark(cfg)
     rows = frontier_for(rep["benchmark"], load_frontier(frontier_csv)) + [measured_score(d) for d in frontier_runs]
     attach_frontier(rep, rows)
-    write_outputs(rep, run_dir, title=f"{model} — {rep['num_problems']} problems, n = {rep['samples_per_problem']}")
+    per = (f"solve mode, {rep['budget']['samples_spent']} samples" if solve else f"n = {rep['samples_per_problem']}")
+    write_outputs(rep, run_dir, title=f"{model} — {rep['num_problems']} problems, {per}")
     return rep
 
 

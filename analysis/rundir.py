@@ -59,9 +59,12 @@ def read_config(run_dir: Path) -> dict:
     if not path.exists():
         return {}
     try:
-        return tomllib.loads(path.read_text())
+        cfg = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise RunError(f"{path}: invalid TOML ({e})") from None
+    if isinstance(cfg.get("model"), str):  # a hand-written config names the model; a run's copy has a table
+        cfg["model"] = {"name": cfg["model"]}
+    return cfg
 
 
 def read_run(run_dir) -> dict:
@@ -97,6 +100,7 @@ def read_run(run_dir) -> dict:
     c = np.bincount(group, weights=correct, minlength=len(problem_ids)).astype(np.int64)
     out = {"run_dir": str(run_dir), "config": read_config(run_dir), "problem_ids": problem_ids,
            "n": n, "c": c, "group": group, "correct": correct,
+           "sample_index": joined["sample_index"].to_numpy(),
            "extracted_answer": (joined["extracted_answer"].to_pylist()
                                 if "extracted_answer" in joined.column_names else None)}
     sample_cols = {}

@@ -1,7 +1,7 @@
 """Experiment configs: TOML in, checked and filled with defaults, TOML out.
 
 A config names one experiment. Everything that changes the samples (model, task, prompt,
-sampling parameters other than `n`, seed) is its identity; a run directory refuses a config
+sampling parameters other than `n`, seed, budget mode) is its identity; a run directory refuses a config
 whose identity differs from the one it was started with, so a directory never mixes two
 experiments. `n`, `limit`, engine and verifier settings may change between runs: raising `n`
 or `limit` adds only the missing samples.
@@ -32,6 +32,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
                "inflight": (int, 256), "per_sample_seeds": (str, "auto"), "ray_address": (str, ""),
                "base_url": (str, ""), "api_key_env": (str, "OPENAI_API_KEY"), "concurrency": (int, 8)},
     "verify": {"timeout": ((int, float), 10.0), "workers": (int, 0), "chunk": (int, 2000)},
+    "budget": {"mode": (str, "uniform"), "stop_after": (int, 1), "cap": (int, 0), "total": (int, 0),
+               "round": (int, 8), "growth": ((int, float), 0.0)},
     "pricing": {"gpu_hour_usd": ((int, float), None), "gpus_per_worker": ((int, float), None),
                 "input_usd_per_mtok": ((int, float), None), "output_usd_per_mtok": ((int, float), None)},
 }
@@ -39,8 +41,9 @@ SCHEMA: dict[str, dict[str, tuple]] = {
 RECORDS = ("model_info", "versions", "resolved")
 IDENTITY = (("", "model"), ("", "seed"), ("", "backend"), ("task", "name"), ("task", "source"),
             ("task", "shots"), ("task", "prompt"), ("sampling", "temperature"), ("sampling", "top_p"),
-            ("sampling", "top_k"), ("sampling", "max_tokens"), ("sampling", "stop"))
+            ("sampling", "top_k"), ("sampling", "max_tokens"), ("sampling", "stop"), ("budget", "mode"))
 BACKENDS = ("vllm", "openai")
+BUDGET_MODES = ("uniform", "solve")
 PROMPTS = ("chat", "raw")
 
 
@@ -117,6 +120,19 @@ def _check_values(cfg: dict, where: str) -> None:
         bad("engine.num_engines / unit_size / inflight", "must be at least 1")
     if e["per_sample_seeds"] not in ("auto", "on", "off"):
         bad("engine.per_sample_seeds", f"= {e['per_sample_seeds']!r} must be 'auto', 'on' or 'off'")
+    b = cfg["budget"]
+    if b["mode"] not in BUDGET_MODES:
+        bad("budget.mode", f"= {b['mode']!r} must be one of {', '.join(BUDGET_MODES)}")
+    if b["stop_after"] < 1 or b["round"] < 1:
+        bad("budget.stop_after / budget.round", "must be at least 1")
+    if b["cap"] < 0 or b["total"] < 0 or b["growth"] < 0:
+        bad("budget.cap / total / growth", "must be >= 0 (0 for cap and total means the default: "
+            "4 x sampling.n per problem, and sampling.n x problems in all)")
+    if b["cap"] and b["cap"] < s["n"]:
+        bad("budget.cap", f"= {b['cap']} is below sampling.n = {s['n']}; the cap is the most samples one "
+            "problem may get, so it should be at least n")
+    if b["mode"] == "solve" and cfg["backend"] != "vllm":
+        bad("budget.mode", "= 'solve' needs backend = 'vllm' (the verifier runs between sampling rounds)")
     if cfg["verify"]["timeout"] <= 0:
         bad("verify.timeout", "must be > 0 seconds")
     if not cfg["name"] or any(c in cfg["name"] for c in "/\\") or cfg["name"] in (".", ".."):

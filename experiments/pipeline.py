@@ -157,6 +157,10 @@ def stage_sample(run_dir, progress: bool = True) -> dict:
     # letting the engine tokenize again would add a second one for some tokenizers.
     requests = [{"problem_id": p["problem_id"], "n": s["n"],
                  "prompt_token_ids": tok(p["prompt"], add_special_tokens=False)["input_ids"]} for p in problems]
+    refill = None
+    if cfg["budget"]["mode"] == "solve":
+        refill = _solve_rounds(run_dir, cfg, requests, progress)
+        requests = []
     sampling = {"temperature": float(s["temperature"]), "top_p": float(s["top_p"]), "top_k": s["top_k"],
                 "max_tokens": s["max_tokens"]}
     if s["stop"]:
@@ -174,7 +178,53 @@ def stage_sample(run_dir, progress: bool = True) -> dict:
     return sample(requests, str(run_dir), model=model_path, sampling=sampling, engine_args=engine_args,
                   seed=cfg["seed"], num_engines=e["num_engines"], per_sample_seeds=seeds,
                   unit_size=e["unit_size"], inflight=e["inflight"], kv_cache_gib=e["kv_cache_gib"],
-                  progress=progress, ray_address=e["ray_address"] or None)
+                  progress=progress, ray_address=e["ray_address"] or None, refill=refill)
+
+
+def solve_budget(cfg: dict, num_problems: int):
+    """The [budget] section as a sampler Budget; 0 means the documented default."""
+    from sampler.budget import Budget
+
+    b, n = cfg["budget"], cfg["sampling"]["n"]
+    return Budget(total=b["total"] or n * num_problems, cap=b["cap"] or 4 * n, stop_after=b["stop_after"],
+                  step=b["round"], growth=float(b["growth"]))
+
+
+def next_solve_round(run_dir, cfg: dict, requests: list[dict], progress: bool = False) -> tuple[list[dict], dict]:
+    """Solve mode's next round: verify every stored sample, then let the budget plan.
+
+    Returns the requests, whose n is each open problem's new total (the sampler fills missing
+    indices first, so a gap left by an interrupted round is filled before new ones are drawn),
+    and the per-problem tally they were planned from.
+    """
+    from sampler.budget import plan, tally
+    from sampler.store import read_shards
+
+    stage_verify(run_dir, progress=progress, quiet_empty=True)
+    table = read_shards(Path(run_dir) / "verdicts", ["problem_id", "correct"])
+    state = tally([r["problem_id"] for r in requests], [] if table is None else table.to_pylist())
+    counts = plan(state, solve_budget(cfg, len(requests)))
+    more = [dict(r, n=state[r["problem_id"]].attempts + counts[r["problem_id"]])
+            for r in requests if counts.get(r["problem_id"])]
+    return more, state
+
+
+def _solve_rounds(run_dir, cfg: dict, requests: list[dict], progress: bool):
+    """The refill callback that puts the verifier between the sampler's rounds."""
+    from sampler.budget import solved, spent
+
+    total = solve_budget(cfg, len(requests)).total
+    rounds = [0]
+
+    def refill() -> list[dict]:
+        more, state = next_solve_round(run_dir, cfg, requests, progress)
+        ask = sum(r["n"] - state[r["problem_id"]].attempts for r in more)
+        _say(f"solve round {rounds[0]}: {solved(state)}/{len(requests)} problems solved, {spent(state)}/{total} "
+             f"samples spent; next: {ask} samples for {len(more)} problems")
+        rounds[0] += 1
+        return more
+
+    return refill
 
 
 def _sample_http(cfg: dict, problems: list[dict], run_dir, progress: bool) -> dict:
@@ -208,8 +258,11 @@ def _sample_http(cfg: dict, problems: list[dict], run_dir, progress: bool) -> di
     return stats
 
 
-def stage_verify(run_dir, progress: bool = True) -> dict:
-    """Score every sample that has no verdict yet; verdict shards are written chunk by chunk."""
+def stage_verify(run_dir, progress: bool = True, quiet_empty: bool = False) -> dict:
+    """Score every sample that has no verdict yet; verdict shards are written chunk by chunk.
+
+    quiet_empty: no samples yet is not an error (solve mode verifies before its first round).
+    """
     from sampler.store import read_shards, write_shard
     from verifiers import verify
 
@@ -217,6 +270,8 @@ def stage_verify(run_dir, progress: bool = True) -> dict:
     problems = {p["problem_id"]: p for p in read_problems(run_dir)}
     run_dir = Path(run_dir)
     samples = read_shards(run_dir / "samples", ["problem_id", "sample_index", "text"])
+    if samples is None and quiet_empty:
+        return {"verified": 0, "already_verified": 0, "correct": 0}
     if samples is None:
         raise ConfigError(f"{run_dir}/samples holds no samples; run `monkeys sample {run_dir}` first")
     verdicts = read_shards(run_dir / "verdicts", ["problem_id", "sample_index"])

@@ -12,6 +12,7 @@ import importlib.metadata
 import os
 import time
 from collections import deque
+from typing import Callable
 
 from tqdm.auto import tqdm
 
@@ -107,18 +108,31 @@ def check_resources(resources: dict, num_engines: int, *, cpu: bool, tensor_para
 def sample(requests: list[dict], out_dir, *, model: str, sampling: dict, engine_args: dict | None = None,
            seed: int = 0, num_engines: int = 1, per_sample_seeds: bool | None = None, unit_size: int = 64,
            inflight: int = 256, kv_cache_gib: float = 2, flush_s: float = 20.0, max_restarts: int = 3,
-           progress: bool = True, ray_address: str | None = None) -> dict:
-    """Sample everything missing into out_dir/samples; returns counts and timings."""
+           progress: bool = True, ray_address: str | None = None,
+           refill: Callable[[], list[dict]] | None = None) -> dict:
+    """Sample everything missing into out_dir/samples; returns counts and timings.
+
+    refill: called, with every sample so far written to the store, each time the engines run
+    out of work; it returns more requests (same form; a problem's n may grow) or [] to finish.
+    It is how a caller closes a loop over the samples (verify them, decide what to draw next)
+    while the engines stay loaded. With refill, `requests` may be empty.
+    """
     import ray
 
     from .engine import Engine
 
     folder = os.path.join(out_dir, "samples")
     done = existing(folder)
-    units = plan_units(requests, done, seed, unit_size)
-    total = sum(len(u["indices"]) for u in units)
     stats = {"requested": sum(int(r["n"]) for r in requests), "already_stored": sum(map(len, done.values())),
-             "sampled": 0, "completion_tokens": 0, "engine_s": 0.0, "wall_s": 0.0, "shards": 0, "restarts": 0}
+             "sampled": 0, "completion_tokens": 0, "engine_s": 0.0, "wall_s": 0.0, "shards": 0, "restarts": 0,
+             "rounds": 0}
+    units = plan_units(requests, done, seed, unit_size)
+    if not units and refill is not None:
+        more = refill()
+        stats["rounds"] += bool(more)
+        stats["requested"] += sum(int(r["n"]) for r in more)
+        units = plan_units(more, existing(folder), seed, unit_size)
+    total = sum(len(u["indices"]) for u in units)
     if not units:
         return stats
     cpu = is_cpu_build()
@@ -181,10 +195,38 @@ def sample(requests: list[dict], out_dir, *, model: str, sampling: dict, engine_
             stats["shards"] += 1
         buffer, last_flush = [], time.monotonic()
 
+    def next_round() -> bool:
+        """Ask refill for more work once everything so far is stored; False when done."""
+        if refill is None:
+            return False
+        flush()
+        more = refill()
+        # Requests already stored add nothing; stopping then also guards against a refill
+        # that keeps asking for the same samples.
+        new = plan_units(more, existing(folder), seed, unit_size) if more else []
+        if not new:
+            return False
+        stats["rounds"] += 1
+        stats["requested"] += sum(int(r["n"]) for r in more)
+        queue.extend(new)
+        bar.total += sum(len(u["indices"]) for u in new)
+        bar.refresh()
+        for j in actors:
+            top_up(j)
+        return True
+
     try:
         for i in actors:
             top_up(i)
-        while calls:
+        while True:
+            if not calls:  # every engine idle: hand out what is queued, else ask for a new round
+                if queue and actors:
+                    for j in actors:
+                        top_up(j)
+                    continue
+                if queue or not next_round():
+                    break
+                continue
             ready, _ = ray.wait(list(calls), num_returns=1)
             ref = ready[0]
             i = calls.pop(ref)
