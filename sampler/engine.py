@@ -24,9 +24,12 @@ class Engine:
     def __init__(self, model: str, *, sampling: dict, engine_args: dict | None = None,
                  seed: int = 0, per_sample_seeds: bool = False, name: str | None = None):
         from vllm import LLM, SamplingParams
+        from vllm.sampling_params import RequestOutputKind
 
         self._params = SamplingParams
-        self.sampling = dict(sampling)
+        # Only finished samples are read, so the engine need not build a partial output per
+        # sequence per step (as LLM.generate does, too).
+        self.sampling = dict(sampling, output_kind=RequestOutputKind.FINAL_ONLY)
         self.per_sample_seeds = per_sample_seeds
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.llm = LLM(model=model, seed=seed, **(engine_args or {}))
@@ -54,8 +57,8 @@ class Engine:
             self.engine.add_request(f"{unit['unit_id']}#*", prompt, self._params(n=count, **self.sampling))
 
     def _collect(self, out) -> str | None:
-        # With n > 1 the engine streams each sample separately and flags the request finished
-        # only with its last sample, so every completion is kept once it has a finish reason.
+        # Outputs arrive only when final; with n > 1 a request may still report its samples
+        # separately, so every completion is kept once it has a finish reason.
         unit_id, _, slot = out.request_id.rpartition("#")
         unit = self.units[unit_id]
         unit["prompt_len"] = len(out.prompt_token_ids or [])
