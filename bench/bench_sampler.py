@@ -47,7 +47,7 @@ def run_raw(args) -> dict:
                        "VLLM_CPU_OMP_THREADS_BIND": f"0-{(os.cpu_count() or 1) - 1}"})
     ids = prompts(args.model_path, args.problems)
     t0 = time.perf_counter()
-    llm = LLM(model=args.model_path, seed=0, enforce_eager=args.eager, max_model_len=2048)
+    llm = LLM(model=args.model_path, seed=0, enforce_eager=args.eager, max_model_len=2048, dtype=args.dtype)
     t1 = time.perf_counter()
     params = SamplingParams(n=args.n, temperature=0.8, top_p=0.95, max_tokens=args.max_tokens)
     outs = llm.generate([{"prompt_token_ids": p} for p in ids], params, use_tqdm=False)
@@ -65,7 +65,7 @@ def run_ours(args) -> dict:
         t0 = time.perf_counter()
         stats = sample(requests, out, model=args.model_path,
                        sampling={"temperature": 0.8, "top_p": 0.95, "max_tokens": args.max_tokens},
-                       engine_args={"enforce_eager": args.eager, "max_model_len": 2048}, seed=0,
+                       engine_args={"enforce_eager": args.eager, "max_model_len": 2048, "dtype": args.dtype}, seed=0,
                        kv_cache_gib=args.kv_cache_gib, progress=False)
         wall = time.perf_counter() - t0
     return {"tokens": stats["completion_tokens"], "samples": stats["sampled"], "gen_s": stats["engine_s"],
@@ -91,7 +91,8 @@ def run_http(args) -> dict:
     env = dict(os.environ, VLLM_CPU_NUM_OF_RESERVED_CPU="0", VLLM_CPU_KVCACHE_SPACE=str(args.kv_cache_gib),
                VLLM_CPU_OMP_THREADS_BIND=f"0-{(os.cpu_count() or 1) - 1}")
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", args.model_path, "--host",
-           "127.0.0.1", "--port", str(port), "--max-model-len", "2048", "--seed", "0"]
+           "127.0.0.1", "--port", str(port), "--max-model-len", "2048", "--seed", "0",
+           "--dtype", args.dtype]
     if args.eager:
         cmd.append("--enforce-eager")
     t0 = time.perf_counter()
@@ -126,7 +127,7 @@ def side(name: str, args) -> dict:
     """Run one side in a fresh interpreter and return its JSON line."""
     cmd = [sys.executable, __file__, "--side", name, "--model-path", args.model_path, "--problems", str(args.problems),
            "--n", str(args.n), "--max-tokens", str(args.max_tokens), "--kv-cache-gib", str(args.kv_cache_gib),
-           "--pool", str(args.pool)]
+           "--pool", str(args.pool), "--dtype", args.dtype]
     if not args.eager:
         cmd.append("--compiled")
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -147,16 +148,19 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--kv-cache-gib", type=int, default=2)
+    ap.add_argument("--dtype", default="auto", help="model dtype for every side (auto: as the sampler picks it)")
     ap.add_argument("--compiled", dest="eager", action="store_false", help="let vLLM compile (slower start)")
     args = ap.parse_args()
     if args.side:
         print(json.dumps({"raw": run_raw, "ours": run_ours, "http": run_http}[args.side](args)))
         return
+    from sampler.engine import engine_dtype
     from sampler.model import resolve_model
 
     args.model_path = resolve_model(args.model)
+    args.dtype = engine_dtype(args.dtype)
     print(f"{args.problems} HumanEval prompts x n={args.n}, max_tokens={args.max_tokens}, "
-          f"{'eager' if args.eager else 'compiled'}, {os.cpu_count()} CPUs")
+          f"{'eager' if args.eager else 'compiled'}, {args.dtype}, {os.cpu_count()} CPUs")
     results = {"LLM.generate": side("raw", args)}
     if args.http:
         results[f"http-pool {args.pool}"] = side("http", args)

@@ -31,3 +31,17 @@ def test_resource_checks():
         check_resources({"CPU": 64.0, "GPU": 8.0}, 3, cpu=False, tensor_parallel=4)
     with pytest.raises(SamplerError, match="has 0"):
         check_resources({"CPU": 64.0}, 1, cpu=False)
+
+
+@pytest.mark.parametrize("requested, flags, expected", [
+    ("auto", {"avx2", "fma"}, "float32"),                 # AVX2-only x86: bf16 would be emulated
+    ("auto", {"avx512f", "avx512_bf16"}, "auto"),         # native bf16: vLLM's choice stands
+    ("auto", {"amx_bf16", "amx_tile"}, "auto"),
+    ("auto", {"fp", "asimd", "bf16"}, "auto"),            # aarch64 with BF16
+    ("bfloat16", {"avx2"}, "bfloat16"),                   # an explicit dtype is never overridden
+    ("float16", {"avx2"}, "float16"),
+])
+def test_engine_dtype_avoids_emulated_bf16(requested, flags, expected):
+    from sampler.engine import engine_dtype
+
+    assert engine_dtype(requested, flags) == expected

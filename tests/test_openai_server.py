@@ -36,12 +36,15 @@ def model_path():
 @pytest.fixture(scope="module")
 def vllm_server(model_path, tmp_path_factory):
     pytest.importorskip("vllm")
+    from sampler.engine import engine_dtype
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = tmp_path_factory.mktemp("vllm") / "server.log"
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_path,
-           "--host", "127.0.0.1", "--port", str(port), "--enforce-eager", "--max-model-len", "2048"]
+           "--host", "127.0.0.1", "--port", str(port), "--enforce-eager", "--max-model-len", "2048",
+           "--dtype", engine_dtype("auto")]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, **CPU_ENV})
