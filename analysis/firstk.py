@@ -53,11 +53,12 @@ def _solved_by(first, ks) -> np.ndarray:
 
 def first_k_curve(first, attempts, k_max: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """k = 1..k_max and the share of problems solved within their first k samples."""
-    k_max = k_limit(first, attempts) if k_max is None else int(k_max)
+    limit = k_limit(first, attempts)
+    k_max = limit if k_max is None else int(k_max)
     if k_max < 1:
         raise ValueError("some problem has no verified sample; nothing to estimate")
-    if k_max > k_limit(first, attempts):
-        raise ValueError(f"k_max = {k_max} exceeds {k_limit(first, attempts)}, the attempts of an unsolved problem")
+    if k_max > limit:
+        raise ValueError(f"k_max = {k_max} exceeds {limit}, the attempts of an unsolved problem")
     k = np.arange(1, k_max + 1)
     return k, _solved_by(first, k).mean(axis=0)
 

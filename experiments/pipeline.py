@@ -214,14 +214,15 @@ def _solve_rounds(run_dir, cfg: dict, requests: list[dict], progress: bool):
     from sampler.budget import solved, spent
 
     total = solve_budget(cfg, len(requests)).total
-    rounds = [0]
+    rounds = 0
 
     def refill() -> list[dict]:
+        nonlocal rounds
         more, state = next_solve_round(run_dir, cfg, requests, progress)
         ask = sum(r["n"] - state[r["problem_id"]].attempts for r in more)
-        _say(f"solve round {rounds[0]}: {solved(state)}/{len(requests)} problems solved, {spent(state)}/{total} "
+        _say(f"solve round {rounds}: {solved(state)}/{len(requests)} problems solved, {spent(state)}/{total} "
              f"samples spent; next: {ask} samples for {len(more)} problems")
-        rounds[0] += 1
+        rounds += 1
         return more
 
     return refill

@@ -126,12 +126,18 @@ def sample(requests: list[dict], out_dir, *, model: str, sampling: dict, engine_
     stats = {"requested": sum(int(r["n"]) for r in requests), "already_stored": sum(map(len, done.values())),
              "sampled": 0, "completion_tokens": 0, "engine_s": 0.0, "wall_s": 0.0, "shards": 0, "restarts": 0,
              "rounds": 0}
-    units = plan_units(requests, done, seed, unit_size)
-    if not units and refill is not None:
-        more = refill()
-        stats["rounds"] += bool(more)
-        stats["requested"] += sum(int(r["n"]) for r in more)
-        units = plan_units(more, existing(folder), seed, unit_size)
+
+    def ask_refill() -> list[dict]:
+        """Units for what refill asks beyond the store; none when it asks nothing new, which also
+        ends a refill that keeps asking for the same samples."""
+        more = refill() if refill is not None else []
+        new = plan_units(more, existing(folder), seed, unit_size) if more else []
+        if new:
+            stats["rounds"] += 1
+            stats["requested"] += sum(int(r["n"]) for r in more)
+        return new
+
+    units = plan_units(requests, done, seed, unit_size) or ask_refill()
     total = sum(len(u["indices"]) for u in units)
     if not units:
         return stats
@@ -200,14 +206,9 @@ def sample(requests: list[dict], out_dir, *, model: str, sampling: dict, engine_
         if refill is None:
             return False
         flush()
-        more = refill()
-        # Requests already stored add nothing; stopping then also guards against a refill
-        # that keeps asking for the same samples.
-        new = plan_units(more, existing(folder), seed, unit_size) if more else []
+        new = ask_refill()
         if not new:
             return False
-        stats["rounds"] += 1
-        stats["requested"] += sum(int(r["n"]) for r in more)
         queue.extend(new)
         bar.total += sum(len(u["indices"]) for u in new)
         bar.refresh()

@@ -67,12 +67,6 @@ class Engine:
         self.unattributed = 0.0              # engine seconds not yet charged to a finished sample
         self.completed = self.completed_tokens = 0   # samples finished since the last advance (progress)
 
-    def info(self) -> dict:
-        import vllm
-
-        return {"worker": self.name, "vllm": vllm.__version__,
-                "dtype": str(self.llm.llm_engine.model_config.dtype).removeprefix("torch.")}
-
     def _add(self, unit: dict) -> None:
         prompt = ({"prompt_token_ids": list(unit["prompt_token_ids"])} if unit.get("prompt_token_ids") is not None
                   else unit["prompt"])
