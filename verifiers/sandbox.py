@@ -119,7 +119,8 @@ def _build_skeleton(root: str) -> None:
     for dev in ("null", "zero", "urandom", "random", "full"):
         _bind_ro_dev(f"/dev/{dev}", root)
     os.makedirs(root + "/sandbox", exist_ok=True)
-    os.symlink("/sandbox", root + "/tmp")
+    if not os.path.lexists(root + "/tmp"):  # taken when the interpreter itself lives under /tmp
+        os.symlink("/sandbox", root + "/tmp")
     _mount(None, root, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
