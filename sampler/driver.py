@@ -74,14 +74,19 @@ def actor_options(index: int, num_engines: int, *, cpu: bool, tensor_parallel: i
     With tensor parallelism the actor holds no GPU itself: it runs inside a placement group
     of `tp_bundles(tp)` and vLLM's Ray executor starts one GPU worker per bundle.
     """
+    # Ray starts workers at nice 15 so that its daemons stay responsive; an engine actor is
+    # the node's workload, and at nice 15 every wake-up of a daemon or of the driver preempts
+    # one of its threads (on CPU, one OpenMP thread stalls the rest at the next barrier).
+    # Ray's own job supervisor runs at 0 the same way.
+    env = {"RAY_worker_niceness": "0"}
     if cpu:
         total = total_cpus or os.cpu_count() or 1
         per = max(1, total // num_engines)
         cores = [(index * per + i) % total for i in range(per)]
-        return {"num_cpus": per, "runtime_env": {"env_vars": cpu_env(cores, kv_cache_gib)}}
+        return {"num_cpus": per, "runtime_env": {"env_vars": {**env, **cpu_env(cores, kv_cache_gib)}}}
     if tensor_parallel > 1:
-        return {"num_cpus": 0, "num_gpus": 0}
-    return {"num_cpus": 1, "num_gpus": 1}
+        return {"num_cpus": 0, "num_gpus": 0, "runtime_env": {"env_vars": env}}
+    return {"num_cpus": 1, "num_gpus": 1, "runtime_env": {"env_vars": env}}
 
 
 def tp_bundles(tensor_parallel: int) -> list[dict]:

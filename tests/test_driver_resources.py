@@ -1,5 +1,7 @@
 """What the driver asks Ray for: cores per CPU engine, GPUs per engine, TP placement groups,
 and a clear refusal when the cluster cannot hold the engines asked for."""
+import os
+
 import pytest
 
 from sampler.driver import SamplerError, actor_options, check_resources, cpu_env, tp_bundles
@@ -17,9 +19,32 @@ def test_cpu_engines_get_disjoint_cores_and_their_settings():
 
 
 def test_gpu_engines_hold_one_gpu_or_a_placement_group():
-    assert actor_options(0, 4, cpu=False) == {"num_cpus": 1, "num_gpus": 1}
-    assert actor_options(0, 2, cpu=False, tensor_parallel=4) == {"num_cpus": 0, "num_gpus": 0}
+    nice = {"runtime_env": {"env_vars": {"RAY_worker_niceness": "0"}}}
+    assert actor_options(0, 4, cpu=False) == {"num_cpus": 1, "num_gpus": 1, **nice}
+    assert actor_options(0, 2, cpu=False, tensor_parallel=4) == {"num_cpus": 0, "num_gpus": 0, **nice}
     assert tp_bundles(4) == [{"GPU": 1, "CPU": 1}] * 4
+
+
+def test_engine_actors_run_at_normal_priority():
+    """Ray starts workers at nice 15; an engine actor started with our options runs at 0 (real
+    local Ray, a probe actor in place of the engine)."""
+    ray = pytest.importorskip("ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        @ray.remote
+        class Probe:
+            def nice(self) -> int:
+                return os.getpriority(os.PRIO_PROCESS, 0)
+
+        plain = Probe.options(num_cpus=0).remote()
+        engine = Probe.options(**actor_options(0, 1, cpu=True, total_cpus=1)).remote()
+        assert ray.get(plain.nice.remote()) > 0   # what the option undoes
+        assert ray.get(engine.nice.remote()) == 0
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def test_resource_checks():

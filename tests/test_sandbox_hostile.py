@@ -225,6 +225,19 @@ def test_single_fork_path_as_root(warm_pool):
     assert pool.get(2).submit(pool._direct).result() is True
 
 
+def test_workers_hold_one_core_each(warm_pool):
+    """Each supervisor is pinned to one allowed core, round robin, so its candidates start
+    where it sleeps; with as many workers as cores, no two share one."""
+    from verifiers import pool
+    allowed = sorted(os.sched_getaffinity(0))
+    ex = pool.get(2)
+    placed = dict(f.result() for f in [ex.submit(pool._placement, 0.3) for _ in range(4)])
+    assert len(placed) == 2
+    assert all(len(cpus) == 1 and cpus[0] in allowed for cpus in placed.values())
+    if len(allowed) >= 2:
+        assert len({cpus[0] for cpus in placed.values()}) == 2
+
+
 KEEPER_ATTACKS = ["fork_bomb", "daemon_survivor", "kill_parent", "infinite_loop", "escape_files",
                   "forge_verdict_all_fds", "os_exit_in_call", "read_host_files", "network_probe"]
 
