@@ -93,3 +93,31 @@ def test_identical_candidates_are_checked_once(monkeypatch):
     res = verify(jobs, workers=1, timeout=5, progress=False)
     assert len(seen) == 3
     assert [r["correct"] for r in res] == [True, True, True, True, True, False]
+
+
+def test_programs_that_do_not_compile_fail_without_a_sandbox(monkeypatch):
+    """Compiling runs nothing, so a program that does not compile fails in the supervisor, as it
+    would in the child; nothing is forked for it (sandbox.run is replaced to prove it)."""
+    from verifiers import code, sandbox
+
+    def no_fork(*a, **k):
+        raise AssertionError("a program that does not compile reached the sandbox")
+    monkeypatch.setattr(sandbox, "run", no_fork)
+    ref = {"prompt": "def f(x):\n", "test": "def check(c):\n    assert c(2) == 4\n", "entry_point": "f"}
+    assert code.check_humaneval("    return (x *\n", ref, 5) == (False, "failed: SyntaxError")
+    assert code.check_humaneval("return x\n", ref, 5) == (False, "failed: IndentationError")
+    assert code.check_humaneval("    return x\0\n", ref, 5)[0] is False
+    nested = "    return " + "-" * 200_000 + "x\n"   # past the parser's depth limit
+    assert code.check_humaneval(nested, ref, 5)[0] is False
+    mref = {"test_list": ["assert sq(3) == 9"], "test_imports": []}
+    assert code.check_mbpp("def sq(x) return x*x\n", mref, 5) == (False, "failed: SyntaxError")
+
+
+def test_compiled_candidates_run_as_before():
+    """The code object compiled in the supervisor is what the child runs: same verdicts, real pool."""
+    ref = {"prompt": "def f(x):\n", "test": "def check(c):\n    assert c(2) == 4\n", "entry_point": "f"}
+    texts = ["    return x * 2\n", "    return x + 3\n", "    return (x\n", "    import os; os._exit(0)\n"]
+    res = verify([{"problem_id": "p", "sample_index": i, "verifier": "humaneval", "text": t, "reference": ref}
+                  for i, t in enumerate(texts)], workers=1, timeout=5, progress=False)
+    assert [r["correct"] for r in res] == [True, False, False, False]
+    assert res[1]["detail"].startswith("failed: AssertionError") and res[2]["detail"] == "failed: SyntaxError"

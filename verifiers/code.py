@@ -83,7 +83,9 @@ def _from_verdict(res: dict, timeout: float) -> tuple[bool, str]:
 
 
 def check_humaneval(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
-    program = humaneval_program(text, ref)
+    program = harness.candidate_code(humaneval_program(text, ref))
+    if isinstance(program, Exception):
+        return False, f"failed: {type(program).__name__}"
     res = sandbox.run(harness.tests_target(program, ref["test"], ref["entry_point"], "check(candidate)\n"),
                       timeout=timeout)
     return _from_verdict(res, timeout)
@@ -92,7 +94,9 @@ def check_humaneval(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
 def check_mbpp(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
     entry = mbpp_entry_point(ref)
     code = extract_code(text, entry)
-    program = text if code is None else code
+    program = harness.candidate_code(text if code is None else code)
+    if isinstance(program, Exception):
+        return False, f"failed: {type(program).__name__}"
     setup = "\n".join(list(ref.get("test_imports") or []) + [ref.get("test_setup_code") or ""])
     call = "\n".join(ref["test_list"]) + "\n"
     res = sandbox.run(harness.tests_target(program, setup, entry, call), timeout=timeout)

@@ -134,7 +134,19 @@ def compiled(src: str, name: str):
     return code
 
 
-def tests_target(program: str, test: str, entry: str | None, call: str):
+def candidate_code(src: str):
+    """Model-written source compiled in the supervisor: compiling runs none of it, and the
+    forked child inherits the code object instead of compiling again. A program that does not
+    compile gets back the error the child would have raised (SyntaxError; ValueError for NUL
+    bytes; MemoryError or RecursionError from the parser's and compiler's depth limits on
+    absurdly nested source), so the caller fails it without a sandbox."""
+    try:
+        return compile(src, "<candidate>", "exec")
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
+        return e
+
+
+def tests_target(program, test: str, entry: str | None, call: str):
     """The sandbox target for `run_tests`, with the trusted parts prepared in the supervisor."""
     test_code, call_code = compiled(test, "<test>"), compiled(call, "<check>")
     base = snapshot(base_protected())
@@ -150,7 +162,8 @@ def _hide_modules() -> None:
 
 
 def run_tests(vfd: int, nonce: str, code: str, test, entry: str | None, call, base: list | None = None) -> None:
-    """Run `code`, then `test` in its own snapshot namespace, then `call` (e.g. check(candidate)).
+    """Run `code` (source or a code object from `candidate_code`), then `test` in its own
+    snapshot namespace, then `call` (e.g. check(candidate)).
 
     `entry` names the function the tests receive as `candidate`, guarded; None for tests
     that call functions by name (MBPP). `test` and `call` are trusted: source or code objects
@@ -172,7 +185,7 @@ def run_tests(vfd: int, nonce: str, code: str, test, entry: str | None, call, ba
         sys.addaudithook(_audit)
         cand_globals = {"__name__": "__main__", "__builtins__": builtins}
         try:
-            exec_(compile(code, "<candidate>", "exec"), cand_globals)
+            exec_(code if not isinstance(code, str) else compile(code, "<candidate>", "exec"), cand_globals)
             test_globals = dict_(cand_globals)
             test_globals["__builtins__"] = pristine
             exec_(test_code, test_globals)
