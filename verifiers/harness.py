@@ -154,30 +154,37 @@ def candidate_code(src: str):
         return e
 
 
+def prepare() -> tuple:
+    """What `run_tests` needs from the state before any candidate code: a snapshot of the
+    protected namespaces, a private copy of the builtins for the tests, and the names to hide
+    from sys.modules. Taken in the supervisor, so the child inherits it instead of reading
+    (and so copying on write) every page those objects live on."""
+    return snapshot(base_protected()), dict(builtins.__dict__), _hidden_names()
+
+
 def tests_target(program, test: str, entry: str | None, call: str):
     """The sandbox target for `run_tests`, with the trusted parts prepared in the supervisor."""
     test_code, call_code = compiled(test, "<test>"), compiled(call, "<check>")
-    base = snapshot(base_protected())
-    return lambda fd, nonce: run_tests(fd, nonce, program, test_code, entry, call_code, base)
+    prep = prepare()
+    return lambda fd, nonce: run_tests(fd, nonce, program, test_code, entry, call_code, prep)
 
 
-def _hide_modules() -> None:
-    """Drop this package (and the worker's main script, which may import it) from sys.modules,
-    so candidate code cannot import the harness and rewire it; the chroot hides the files."""
+def _hidden_names() -> list[str]:
+    """This package and the worker's main script (which may import it): candidate code must
+    not import the harness and rewire it, nor read the tests it caches; the chroot hides the
+    files, removing these from sys.modules hides the loaded modules."""
     pkg = __name__.partition(".")[0]
-    for name in [n for n in sys.modules if n in (pkg, "__main__", "__mp_main__") or n.startswith(pkg + ".")]:
-        del sys.modules[name]
+    return [n for n in sys.modules if n in (pkg, "__main__", "__mp_main__") or n.startswith(pkg + ".")]
 
 
-def run_tests(vfd: int, nonce: str, code: str, test, entry: str | None, call, base: list | None = None) -> None:
+def run_tests(vfd: int, nonce: str, code: str, test, entry: str | None, call, prep: tuple | None = None) -> None:
     """Run `code` (source or a code object from `candidate_code`), then `test` in its own
     snapshot namespace, then `call` (e.g. check(candidate)).
 
     `entry` names the function the tests receive as `candidate`, guarded; None for tests
     that call functions by name (MBPP). `test` and `call` are trusted: source or code objects
-    from `compiled`. `base` is `snapshot(base_protected())` taken by the supervisor just
-    before the fork (the state this process starts from, read without copy-on-write faults);
-    None takes it here. Never returns.
+    from `compiled`. `prep` is `prepare()` taken by the supervisor just before the fork (the
+    state this process starts from); None takes it here. Never returns.
     """
     # Everything used once candidate code has run is bound here, before it runs: candidate code
     # can patch builtins (or this module's globals) and restore them before the final check.
@@ -185,11 +192,11 @@ def run_tests(vfd: int, nonce: str, code: str, test, entry: str | None, call, ba
     exec_, dict_, id_, type_, callable_, module_type, sys_mod = exec, dict, id, type, callable, type(sys), sys
     reason = "FAIL internal"
     try:
-        pristine = dict(builtins.__dict__)
-        snap = base if base is not None else snapshot(base_protected())
+        snap, pristine, hidden = prep if prep is not None else prepare()
         test_code = test if not isinstance(test, str) else _compile(test, "<test>")
         call_code = call if not isinstance(call, str) else _compile(call, "<check>")
-        _hide_modules()
+        for name in hidden:
+            sys.modules.pop(name, None)
         sys.addaudithook(_audit)
         cand_globals = {"__name__": "__main__", "__builtins__": builtins}
         try:
