@@ -136,3 +136,20 @@ def test_candidates_get_pythons_default_semantics_not_the_harness_future_imports
         {"input": "", "output": "1"}]}, "text": "def g(a: Undefined):\n    pass\nprint(1)\n"}],
         workers=1, timeout=5, progress=False)
     assert stdio[0]["correct"] is False and "NameError" in stdio[0]["detail"]
+
+
+def test_prepared_state_follows_newly_imported_modules(monkeypatch):
+    """The supervisor keeps what `run_tests` needs between candidates; a module imported since
+    (here a stand-in for a lazily imported verifier module) must still be hidden from them."""
+    import builtins
+    import sys
+    import types
+
+    from verifiers import harness
+
+    snap, pristine, hidden = harness.prepare()
+    assert "verifiers.harness" in hidden and "verifiers.lazy_probe" not in hidden
+    assert pristine == builtins.__dict__ and pristine is not builtins.__dict__
+    assert harness.prepare()[2] is hidden  # unchanged state: reused, not rebuilt
+    monkeypatch.setitem(sys.modules, "verifiers.lazy_probe", types.ModuleType("verifiers.lazy_probe"))
+    assert "verifiers.lazy_probe" in harness.prepare()[2]

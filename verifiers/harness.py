@@ -154,12 +154,19 @@ def candidate_code(src: str):
         return e
 
 
+_prepared: dict = {}
+
+
 def prepare() -> tuple:
     """What `run_tests` needs from the state before any candidate code: a snapshot of the
     protected namespaces, a private copy of the builtins for the tests, and the names to hide
     from sys.modules. Taken in the supervisor, so the child inherits it instead of reading
-    (and so copying on write) every page those objects live on."""
-    return snapshot(base_protected()), dict(builtins.__dict__), _hidden_names()
+    (and so copying on write) every page those objects live on. The supervisor never runs
+    candidate code, so its state changes only when it imports a module: kept until then."""
+    key = len(sys.modules)
+    if _prepared.get("key") != key:
+        _prepared.update(key=key, value=(snapshot(base_protected()), dict(builtins.__dict__), _hidden_names()))
+    return _prepared["value"]
 
 
 def tests_target(program, test: str, entry: str | None, call: str):
