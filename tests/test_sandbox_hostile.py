@@ -260,3 +260,16 @@ def test_keeper_path_still_contains_attacks():
     for path in ESCAPES:
         assert not os.path.exists(path)
     assert _sandbox_processes() == []
+
+
+def test_programs_a_candidate_starts_see_only_the_scrubbed_environment():
+    """The C-level environment, which subprocesses inherit, is scrubbed too, not only
+    os.environ. A pass here needs both a working subprocess and no secret in what it sees."""
+    program = (
+        "import subprocess\n"
+        "out = subprocess.run(['env'], capture_output=True, text=True).stdout\n"
+        f"print('clean' if 'PATH=' in out and {SECRET!r} not in out else 'leak')\n")
+    ref = {"tests": [{"input": "", "output": "clean\n"}]}
+    job = {"problem_id": "env", "sample_index": 0, "verifier": "stdio", "text": program, "reference": ref}
+    [res] = verify([job], workers=2, timeout=TIMEOUT, progress=False)
+    assert res["correct"] is True, res

@@ -153,3 +153,42 @@ def test_prepared_state_follows_newly_imported_modules(monkeypatch):
     assert harness.prepare()[2] is hidden  # unchanged state: reused, not rebuilt
     monkeypatch.setitem(sys.modules, "verifiers.lazy_probe", types.ModuleType("verifiers.lazy_probe"))
     assert "verifiers.lazy_probe" in harness.prepare()[2]
+
+
+FORK_PROBE = r"""
+import os, random, sys, threading, time
+from verifiers import sandbox
+
+def child_value():
+    r, w = os.pipe()
+    pid = sandbox._fork()
+    if pid == 0:
+        os.write(w, repr(random.random()).encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    value = float(os.read(r, 64))
+    os.close(r)
+    return value
+
+calls = []
+real_fork = os.fork
+os.fork = lambda: calls.append(1) or real_fork()
+single = [child_value(), child_value()]
+raw_forks = len(calls)
+t = threading.Thread(target=time.sleep, args=(1,)); t.start()
+threaded = child_value()
+t.join()
+print(raw_forks, len(calls), single[0] != single[1], threaded not in single)
+"""
+
+
+def test_candidate_fork_skips_pythons_at_fork_handling_only_when_single_threaded():
+    """Single-threaded: the cheap fork, and each child still draws its own random numbers (the
+    at-fork reseeding is done by hand). With another thread alive: os.fork()."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", FORK_PROBE], capture_output=True, text=True, timeout=60,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "1", "True", "True"]

@@ -39,6 +39,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ UID_BASE = 1_900_000_000  # + supervisor pid: a uid no real account uses, one pe
 DEFAULT_LIMITS = {"memory_mb": 4096, "nproc": 64, "fsize_mb": 16, "nofile": 256, "tmpfs_mb": 64}
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_fork_gil = ctypes.PyDLL(None, use_errno=True).fork  # PyDLL: called with the GIL held
+_fork_gil.restype = ctypes.c_int
 _state: dict = {"level": None, "direct": False}
 
 
@@ -139,7 +142,8 @@ def _write(path: str, text: str) -> None:
 
 def prepare_worker(root_dir: str | None = None, level: str | None = None,
                    keeper: bool = False) -> str:
-    """Enter this worker's private namespaces once; return the isolation level reached.
+    """Enter this worker's private namespaces and scrub its environment, once; return the
+    isolation level reached.
 
     `root_dir` is an empty directory the skeleton is mounted over (inside our own mount
     namespace only; the host sees it empty). `level` forces a weaker level (for tests).
@@ -170,6 +174,12 @@ def prepare_worker(root_dir: str | None = None, level: str | None = None,
         log.warning("sandbox: namespaces unavailable (%s); running candidates with rlimits, "
                     "a private temp dir and a scrubbed environment only", e)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)  # a killed keeper's orphans come back to us for reaping
+    # The worker needs none of its environment, so it is scrubbed here once and every candidate
+    # inherits the clean one (no per-candidate rewrite of os.environ and the C environ).
+    tempfile.gettempdir()  # settled first: TMPDIR changes below
+    for key in list(os.environ):  # not environ.clear(): MutableMapping.clear is quadratic here
+        del os.environ[key]
+    os.environ.update(SAFE_ENV)
     _state.update(level=got, root=root_dir, uid=UID_BASE + os.getpid())
     if got == "full" and not keeper:
         _state["pidns_fd"] = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -240,9 +250,38 @@ def _enter_candidate(timeout: float, limits: dict, workdir: str | None) -> None:
         os.setresuid(uid, uid, uid)
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    for key in list(os.environ):  # not environ.clear(): MutableMapping.clear is quadratic here
-        del os.environ[key]
-    os.environ.update(SAFE_ENV if lvl != "basic" else dict(SAFE_ENV, HOME=workdir, TMPDIR=workdir))
+    if lvl == "basic":  # the environment itself was scrubbed by prepare_worker
+        os.environ.update(HOME=workdir, TMPDIR=workdir)
+
+
+def _fork() -> int:
+    """fork(2) for a candidate, without Python's at-fork handling where that is safe.
+
+    os.fork() re-initialises the runtime's threading state in the child and runs every
+    registered at-fork hook; on a virtual machine that costs about as much as the fork itself,
+    mostly in copy-on-write faults, for state that only matters when other threads exist. The
+    supervisor is single-threaded, which is checked on every call (Python threads and native
+    ones); otherwise os.fork() is used. The one hook a candidate could tell apart, random's
+    reseeding, is done by hand in the child.
+    """
+    if not _single_threaded():
+        return os.fork()
+    pid = _fork_gil()
+    if pid < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"fork: {os.strerror(err)}")
+    if pid == 0 and "random" in sys.modules:
+        sys.modules["random"].seed()
+    return pid
+
+
+def _single_threaded() -> bool:
+    if threading.active_count() != 1:
+        return False
+    try:  # a task directory links to itself, its parent and one entry per thread
+        return os.stat("/proc/self/task").st_nlink == 3
+    except OSError:
+        return False
 
 
 def _reset_signals() -> None:
@@ -326,7 +365,7 @@ def _fork_direct(target, timeout: float, limits: dict, fds: tuple, nonce: str) -
     _unshare(CLONE_NEWPID)
     pid = -1
     try:
-        pid = os.fork()
+        pid = _fork()
         if pid == 0:
             try:
                 _reset_signals()
@@ -341,7 +380,7 @@ def _fork_direct(target, timeout: float, limits: dict, fds: tuple, nonce: str) -
 
 
 def _fork_keeper(target, timeout: float, limits: dict, fds: tuple, nonce: str, workdir: str | None) -> int:
-    pid = os.fork()
+    pid = _fork()
     if pid == 0:  # keeper
         code = 70
         try:
@@ -350,7 +389,7 @@ def _fork_keeper(target, timeout: float, limits: dict, fds: tuple, nonce: str, w
             _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of a dying namespace come to us to be reaped
             if _state["level"] != "basic":
                 _unshare(CLONE_NEWPID | CLONE_NEWNS)
-            cpid = os.fork()
+            cpid = _fork()
             if cpid == 0:
                 _candidate(target, timeout, limits, fds, nonce, workdir)
             os.closerange(3, 65536)
