@@ -238,6 +238,14 @@ def test_workers_hold_one_core_each(warm_pool):
         assert len({cpus[0] for cpus in placed.values()}) == 2
 
 
+def test_workers_are_single_threaded_so_candidates_get_the_cheap_fork(warm_pool):
+    """The fork without Python's at-fork handling is only taken by a single-threaded supervisor;
+    a pool worker that grew a thread (a queue feeder, a library's helper) would silently lose it."""
+    from verifiers import pool, sandbox
+    ex = pool.get(2)
+    assert all(f.result() for f in [ex.submit(sandbox._single_threaded) for _ in range(4)])
+
+
 KEEPER_ATTACKS = ["fork_bomb", "daemon_survivor", "kill_parent", "infinite_loop", "escape_files",
                   "forge_verdict_all_fds", "os_exit_in_call", "read_host_files", "network_probe"]
 
