@@ -188,8 +188,9 @@ def test_candidate_fork_skips_pythons_at_fork_handling_only_when_single_threaded
     at-fork reseeding is done by hand). With another thread alive: os.fork()."""
     import subprocess
     import sys
+    from pathlib import Path
     out = subprocess.run([sys.executable, "-c", FORK_PROBE], capture_output=True, text=True, timeout=60,
-                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+                         cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0", "1", "True", "True"]
 

@@ -188,14 +188,14 @@ def _hidden_names() -> list[str]:
     return [n for n in sys.modules if n in (pkg, "__main__", "__mp_main__") or n.startswith(pkg + ".")]
 
 
-def run_tests(vfd: int, nonce: str, code: str, test, entry: str | None, call, prep: tuple | None = None) -> None:
-    """Run `code` (source or a code object from `candidate_code`), then `test` in its own
-    snapshot namespace, then `call` (e.g. check(candidate)).
+def run_tests(vfd: int, nonce: str, code, test, entry: str | None, call, prep: tuple) -> None:
+    """Run `code` (a code object from `candidate_code`), then `test` in its own snapshot
+    namespace, then `call` (e.g. check(candidate)).
 
     `entry` names the function the tests receive as `candidate`, guarded; None for tests
-    that call functions by name (MBPP). `test` and `call` are trusted: source or code objects
-    from `compiled`. `prep` is `prepare()` taken by the supervisor just before the fork (the
-    state this process starts from); None takes it here. Never returns.
+    that call functions by name (MBPP). `test` and `call` are trusted: code objects from
+    `compiled`, or source that did not compile (to fail here). `prep` is `prepare()` taken by
+    the supervisor just before the fork (the state this process starts from). Never returns.
     """
     # Everything used once candidate code has run is bound here, before it runs: candidate code
     # can patch builtins (or this module's globals) and restore them before the final check.
@@ -203,7 +203,7 @@ def run_tests(vfd: int, nonce: str, code: str, test, entry: str | None, call, pr
     exec_, dict_, id_, type_, callable_, module_type, sys_mod = exec, dict, id, type, callable, type(sys), sys
     reason = "FAIL internal"
     try:
-        snap, pristine, hidden = prep if prep is not None else prepare()
+        snap, pristine, hidden = prep
         test_code = test if not isinstance(test, str) else _compile(test, "<test>")
         call_code = call if not isinstance(call, str) else _compile(call, "<check>")
         for name in hidden:
@@ -211,7 +211,7 @@ def run_tests(vfd: int, nonce: str, code: str, test, entry: str | None, call, pr
         sys.addaudithook(_audit)
         cand_globals = {"__name__": "__main__", "__builtins__": builtins}
         try:
-            exec_(code if not isinstance(code, str) else _compile(code, "<candidate>"), cand_globals)
+            exec_(code, cand_globals)
             test_globals = dict_(cand_globals)
             test_globals["__builtins__"] = pristine
             exec_(test_code, test_globals)
