@@ -44,14 +44,13 @@ def read_shards(folder: Path, columns: list[str], optional: list[str] = ()) -> p
 
 
 def _dedupe(table: pa.Table) -> pa.Table:
-    """Keep one row per (problem_id, sample_index): the last shard's, as a re-run rewrites."""
+    """Keep one row per (problem_id, sample_index): the first shard's (the run directory's rule)."""
     pid = table["problem_id"].to_numpy(zero_copy_only=False).astype(str)
     idx = table["sample_index"].to_numpy()
     _, code = np.unique(pid, return_inverse=True)
     keys = code.reshape(-1).astype(np.int64) * (int(idx.max()) + 1 - min(int(idx.min()), 0)) + (idx - min(int(idx.min()), 0))
-    _, first_rev = np.unique(keys[::-1], return_index=True)
-    keep = np.sort(len(keys) - 1 - first_rev)
-    return table.take(pa.array(keep))
+    _, first = np.unique(keys, return_index=True)
+    return table.take(pa.array(np.sort(first)))
 
 
 def read_config(run_dir: Path) -> dict:

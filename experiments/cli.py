@@ -21,15 +21,17 @@ CONFIGS = Path(__file__).resolve().parent / "configs"
 def _user_errors() -> tuple:
     from analysis.counts import CountsError
     from analysis.rundir import RunError
-    from sampler.driver import SamplerError
+    from sampler.cluster import SamplerError
     from sampler.model import ModelError
     from sampler.openai_backend import BackendError
-    from sampler.store import StoreError
+    from verifiers.cluster import VerifyError
 
     from .config import ConfigError
+    from .rundir import StoreError
     from .tasks import TaskError
 
-    return (ConfigError, TaskError, ModelError, StoreError, SamplerError, RunError, CountsError, BackendError)
+    return (ConfigError, TaskError, ModelError, StoreError, SamplerError, RunError, CountsError, BackendError,
+            VerifyError)
 
 
 class _Parser(argparse.ArgumentParser):

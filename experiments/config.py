@@ -29,9 +29,12 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "engine": {"num_engines": (int, 1), "kv_cache_gib": (int, 2), "enforce_eager": (bool, False),
                "max_model_len": (int, 0), "dtype": (str, "auto"), "tensor_parallel_size": (int, 1),
                "gpu_memory_utilization": ((int, float), 0.9), "unit_size": (int, 64),
-               "inflight": (int, 256), "per_sample_seeds": (str, "auto"), "ray_address": (str, ""),
+               "inflight": (int, 256), "per_sample_seeds": (str, "off"), "ray_address": (str, ""),
+               "cpus_per_engine": (int, 0), "resources": (dict, {}), "placement_timeout": ((int, float), 600),
+               "start_timeout": ((int, float), 1800), "flush_seconds": ((int, float), 20),
                "base_url": (str, ""), "api_key_env": (str, "OPENAI_API_KEY"), "concurrency": (int, 8)},
-    "verify": {"timeout": ((int, float), 10.0), "workers": (int, 0), "chunk": (int, 2000)},
+    "verify": {"timeout": ((int, float), 10.0), "workers": (int, 0), "chunk": (int, 2000), "actors": (int, 0),
+               "resources": (dict, {})},
     "budget": {"mode": (str, "uniform"), "stop_after": (int, 1), "cap": (int, 0), "total": (int, 0),
                "round": (int, 8), "growth": ((int, float), 0.0)},
     "pricing": {"gpu_hour_usd": ((int, float), None), "gpus_per_worker": ((int, float), None),
@@ -119,7 +122,17 @@ def _check_values(cfg: dict, where: str) -> None:
     if e["num_engines"] < 1 or e["unit_size"] < 1 or e["inflight"] < 1:
         bad("engine.num_engines / unit_size / inflight", "must be at least 1")
     if e["per_sample_seeds"] not in ("auto", "on", "off"):
-        bad("engine.per_sample_seeds", f"= {e['per_sample_seeds']!r} must be 'auto', 'on' or 'off'")
+        bad("engine.per_sample_seeds", f"= {e['per_sample_seeds']!r} must be 'off' (the default; 'auto' is the "
+            "same) or 'on'")
+    if e["cpus_per_engine"] < 0 or cfg["verify"]["actors"] < 0 or cfg["verify"]["workers"] < 0:
+        bad("engine.cpus_per_engine / verify.actors / verify.workers", "must be >= 0 (0 means automatic)")
+    for sec in ("engine", "verify"):
+        for k, v in cfg[sec]["resources"].items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                bad(f"{sec}.resources.{k}", f"= {v!r} must be a positive number (a Ray custom resource amount)")
+    for k in ("placement_timeout", "start_timeout", "flush_seconds"):
+        if e[k] <= 0:
+            bad(f"engine.{k}", "must be > 0 seconds")
     b = cfg["budget"]
     if b["mode"] not in BUDGET_MODES:
         bad("budget.mode", f"= {b['mode']!r} must be one of {', '.join(BUDGET_MODES)}")
@@ -179,6 +192,8 @@ def _value(v) -> str:
         return json.dumps(v, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # an inline table
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_value(x)}" for k, x in v.items()) + "}"
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 

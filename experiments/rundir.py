@@ -1,0 +1,248 @@
+"""The run directory: the one module that reads and writes it.
+
+```
+runs/<name>/
+  config.toml              the resolved experiment, plus [model] path, [model_info] and [versions]
+  problems.parquet         problem_id, task, prompt (as sent), reference (JSON text), verifier
+  samples/part-*.parquet   SAMPLES_SCHEMA
+  verdicts/part-*.parquet  VERDICTS_SCHEMA
+  report.json, coverage.png / .svg
+```
+
+Shards are written under a hidden temporary name, flushed and renamed, so a reader (or a
+resumed run) only ever sees complete shards; readers ignore every other file, and nothing
+rewrites a shard. Shard names start with the time they were written, so name order is
+write order. A (problem_id, sample_index) found in two shards (a chunk redone after a crash
+that came between the write and the bookkeeping) counts once: the first written wins, for
+every reader. `problem_id` is a string everywhere.
+"""
+from __future__ import annotations
+
+import os
+import time
+import tomllib
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+PROBLEMS_SCHEMA = pa.schema([("problem_id", pa.string()), ("task", pa.string()), ("prompt", pa.string()),
+                             ("reference", pa.string()), ("verifier", pa.string())])
+SAMPLES_SCHEMA = pa.schema([
+    ("problem_id", pa.string()),
+    ("sample_index", pa.int64()),
+    ("seed", pa.int64()),            # the sample's own seed (sent with the request only with per-sample seeds)
+    ("text", pa.string()),
+    ("prompt_tokens", pa.int64()),
+    ("completion_tokens", pa.int64()),
+    ("finish_reason", pa.string()),
+    ("worker", pa.string()),         # host:pid of the engine's process
+    ("elapsed_s", pa.float64()),     # the sample's share of its engine's busy time
+    ("engine", pa.string()),         # which engine drew it: engine-<slot>[.<restart>]
+    ("engine_seed", pa.int64()),     # that engine's random stream
+])
+VERDICTS_SCHEMA = pa.schema([("problem_id", pa.string()), ("sample_index", pa.int64()), ("correct", pa.bool_()),
+                             ("extracted_answer", pa.string()), ("detail", pa.string())])
+KEY = ["problem_id", "sample_index"]
+
+
+class StoreError(ValueError):
+    """A run directory or shard that cannot be read; the message names the file and the fix."""
+
+
+# ------------------------------------------------------------------------------------ shards
+
+
+def write_shard(folder, rows, schema: pa.Schema) -> Path | None:
+    """Write rows (dicts, or a table) as one new complete shard in folder; its path, or None for no rows."""
+    if isinstance(rows, pa.Table):
+        table = rows.select(schema.names).cast(schema) if rows.num_rows else None
+    else:
+        table = pa.Table.from_pylist(rows, schema=schema) if rows else None
+    if table is None:
+        return None
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+    tmp = folder / f".{name}.tmp"
+    with open(tmp, "wb") as fh:
+        pq.write_table(table, fh, compression="zstd")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, folder / name)
+    try:  # make the rename itself durable
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return folder / name
+
+
+def shard_paths(folder) -> list[Path]:
+    return sorted(Path(folder).glob("part-*.parquet"))
+
+
+def _damaged(path: Path, exc: BaseException) -> StoreError:
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StoreError(f"{path}: damaged shard ({first}); move it out of {path.parent.name}/ and re-run: only its "
+                      "rows will be redone")
+
+
+def read_shard(path: Path, columns: list[str] | None, schema: pa.Schema | None = None) -> pa.Table:
+    """One shard's columns; a column that older shards lack comes back as nulls (schema given)."""
+    try:
+        names = pq.read_schema(path).names
+        want = [c for c in columns if c in names] if columns is not None else None
+        table = pq.read_table(path, columns=want)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise _damaged(Path(path), exc) from None
+    missing = [c for c in (columns or []) if c not in table.column_names]
+    for c in missing:
+        if schema is None or c not in schema.names or c in KEY:
+            raise StoreError(f"{path}: no column {c!r}; this shard was not written by monkeys — move it out "
+                             f"of {Path(path).parent.name}/")
+        table = table.append_column(schema.field(c), pa.nulls(table.num_rows, schema.field(c).type))
+    if "problem_id" in table.column_names and table.schema.field("problem_id").type != pa.string():
+        table = table.set_column(table.column_names.index("problem_id"), "problem_id",
+                                 table["problem_id"].cast(pa.string()))
+    return table.select(columns) if columns is not None else table
+
+
+def first_rows(table: pa.Table) -> pa.Table:
+    """One row per (problem_id, sample_index): the first, in shard (write) order. The one rule."""
+    if table.num_rows == 0:
+        return table
+    order = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    keyed = pa.table({"problem_id": table["problem_id"], "sample_index": table["sample_index"], "_row": order})
+    first = keyed.group_by(KEY, use_threads=False).aggregate([("_row", "min")])["_row_min"]
+    if len(first) == table.num_rows:
+        return table
+    return table.take(pc.sort_indices(first))
+
+
+def read_table(folder, columns: list[str] | None = None, schema: pa.Schema | None = None) -> pa.Table | None:
+    """All complete shards of folder as one table, deduplicated (None when there are none).
+    columns must include problem_id and sample_index when given."""
+    paths = shard_paths(folder)
+    if not paths:
+        return None
+    tables = [read_shard(p, columns, schema) for p in paths]
+    return first_rows(pa.concat_tables(tables, promote_options="default"))
+
+
+def stored_keys(folder) -> dict[str, set[int]]:
+    """problem_id -> the sample indices stored in folder."""
+    table = read_table(folder, KEY)
+    done: dict[str, set[int]] = {}
+    if table is None:
+        return done
+    for pid, idx in zip(table["problem_id"].to_pylist(), table["sample_index"].to_pylist()):
+        done.setdefault(pid, set()).add(int(idx))
+    return done
+
+
+class KeySet:
+    """(problem_id, sample_index) pairs as sorted int64 codes: a million keys in 8 MB, where a
+    Python set of tuples takes over 100 MB. Problem ids outside `problem_ids` are never members."""
+
+    def __init__(self, problem_ids: list[str]):
+        self.index = {pid: i for i, pid in enumerate(problem_ids)}
+        self.codes = np.zeros(0, dtype=np.int64)
+
+    def encode(self, problem_id: pa.ChunkedArray | pa.Array, sample_index) -> np.ndarray:
+        pids = problem_id.to_pylist() if hasattr(problem_id, "to_pylist") else list(problem_id)
+        pix = np.fromiter((self.index.get(p, -1) for p in pids), dtype=np.int64, count=len(pids))
+        idx = np.asarray(sample_index.to_numpy() if hasattr(sample_index, "to_numpy") else sample_index, dtype=np.int64)
+        return np.where(pix >= 0, (pix << 32) | idx, -1)
+
+    def add(self, codes: np.ndarray) -> None:
+        self.codes = np.union1d(self.codes, codes[codes >= 0])
+
+    def contains(self, codes: np.ndarray) -> np.ndarray:
+        return np.isin(codes, self.codes, assume_unique=False)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+def folder_keys(folder, keys: KeySet) -> KeySet:
+    """Add every key stored in folder to keys (shard by shard: only two columns in memory)."""
+    for path in shard_paths(folder):
+        t = read_shard(path, KEY)
+        keys.add(keys.encode(t["problem_id"], t["sample_index"]))
+    return keys
+
+
+# ------------------------------------------------------------------------------------ run files
+
+
+def samples_dir(run_dir) -> Path:
+    return Path(run_dir) / "samples"
+
+
+def verdicts_dir(run_dir) -> Path:
+    return Path(run_dir) / "verdicts"
+
+
+def write_samples(run_dir, rows) -> Path | None:
+    return write_shard(samples_dir(run_dir), rows, SAMPLES_SCHEMA)
+
+
+def write_verdicts(run_dir, rows) -> Path | None:
+    return write_shard(verdicts_dir(run_dir), rows, VERDICTS_SCHEMA)
+
+
+def read_samples(run_dir, columns: list[str] | None = None) -> pa.Table | None:
+    return read_table(samples_dir(run_dir), columns, SAMPLES_SCHEMA)
+
+
+def read_verdicts(run_dir, columns: list[str] | None = None) -> pa.Table | None:
+    return read_table(verdicts_dir(run_dir), columns, VERDICTS_SCHEMA)
+
+
+def write_problems(run_dir, table: pa.Table) -> None:
+    tmp = Path(run_dir) / "problems.parquet.tmp"
+    pq.write_table(table.cast(PROBLEMS_SCHEMA), tmp)
+    os.replace(tmp, Path(run_dir) / "problems.parquet")
+
+
+def read_problems(run_dir) -> list[dict]:
+    path = Path(run_dir) / "problems.parquet"
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise StoreError(f"{path} is missing; create the run with `monkeys run CONFIG --out {run_dir}`") from None
+    except Exception as exc:
+        raise StoreError(f"{path} is damaged ({exc}); re-create it with `monkeys run CONFIG --out {run_dir}`") from None
+    missing = {"problem_id", "prompt", "reference", "verifier"} - set(table.column_names)
+    if missing:
+        raise StoreError(f"{path} lacks column(s) {sorted(missing)}; re-create it with `monkeys run`")
+    return table.to_pylist()
+
+
+def config_path(run_dir) -> Path:
+    return Path(run_dir) / "config.toml"
+
+
+def read_config_doc(run_dir) -> dict:
+    """config.toml of a run directory as parsed TOML (the experiment, [model], [model_info], [versions])."""
+    path = config_path(run_dir)
+    if not path.exists():
+        raise StoreError(f"{run_dir} has no config.toml; it is not a run directory (start one with "
+                         "`monkeys run CONFIG`)")
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path}: invalid TOML ({exc}); restore it, or start a new run directory") from None
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
