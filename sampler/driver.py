@@ -252,9 +252,11 @@ class _Sampling:
                 if getattr(exc, "actor_init_failed", False) and eng.phase != "ready":
                     raise SamplerError(f"the vLLM engine failed to start ({_gist(exc)}); check the model and "
                                        "[engine] settings") from None
-                self.lost(eng, _gist(exc))
+                self.lost(eng, _gist(exc))   # its process or its node died
                 continue
-            except ray.exceptions.RayError as exc:  # the placement group was removed, a task failed
+            except ray.exceptions.RayTaskError as exc:  # the engine itself raised: a restart would too
+                raise SamplerError(f"{eng.name} failed: {_gist(exc)}") from None
+            except ray.exceptions.RayError as exc:  # its placement group or an object was lost
                 self.lost(eng, _gist(exc))
                 continue
             if kind == "placed":

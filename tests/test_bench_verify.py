@@ -53,7 +53,7 @@ def test_mutants_are_deterministic_and_distinct():
 
 
 def _shard(folder: Path, rows: list[dict]) -> None:
-    from sampler.store import SAMPLES_SCHEMA, write_shard
+    from experiments.rundir import SAMPLES_SCHEMA, write_shard
     base = {"seed": 0, "prompt_tokens": 1, "completion_tokens": 1, "finish_reason": "stop", "worker": "w",
             "elapsed_s": 0.0}
     write_shard(folder / "samples", [dict(base, **r) for r in rows], SAMPLES_SCHEMA)

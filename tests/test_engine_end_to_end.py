@@ -103,7 +103,7 @@ def test_lost_shard_is_redone_and_damage_is_named(run):
     d = run["dir"]
     # Split the stored samples into one shard per problem, as a longer run would have written
     # them, then lose the first problem's shard.
-    from sampler.store import SAMPLES_SCHEMA, write_shard
+    from experiments.rundir import SAMPLES_SCHEMA, write_shard
 
     originals = sorted((d / "samples").glob("part-*.parquet"))
     stored = rows(d / "samples")

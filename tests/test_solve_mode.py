@@ -13,8 +13,8 @@ from analysis.report import analyze_run
 from analysis_fixtures import make_run
 from experiments import config as configs
 from experiments.config import ConfigError
-from experiments.pipeline import PROBLEMS_SCHEMA, next_solve_round
-from sampler.store import SAMPLES_SCHEMA, read_shards, write_shard
+from experiments.pipeline import Verification, next_solve_round
+from experiments.rundir import PROBLEMS_SCHEMA, SAMPLES_SCHEMA, read_table, write_shard
 
 
 def solve_sequences(rates, cap, step, rng):
@@ -91,6 +91,15 @@ def make_solve_run(root: Path, cfg: dict, samples: dict) -> Path:
     return root
 
 
+def round_of(run, cfg, requests):
+    """One solve round through the real verification stage (verify actors on a local Ray cluster)."""
+    verification = Verification(run, cfg, progress=False)
+    try:
+        return next_solve_round(verification, cfg, requests)
+    finally:
+        verification.close()
+
+
 def requests_for(ids):
     return [{"problem_id": pid, "n": 8, "prompt_token_ids": [1, 2, 3]} for pid in ids]
 
@@ -99,15 +108,15 @@ def test_next_round_verifies_then_retires_solved_and_feeds_the_rest(tmp_path):
     cfg = solve_config(round=4)
     wrong, right = "#### 17", "so the answer is 18"
     run = make_solve_run(tmp_path / "run", cfg, {"a": [wrong, wrong, right, wrong], "b": [wrong] * 4, "c": []})
-    more, state = next_solve_round(run, cfg, requests_for("abc"))
-    verdicts = read_shards(run / "verdicts", ["problem_id", "sample_index", "correct"]).to_pylist()
+    more, state = round_of(run, cfg, requests_for("abc"))
+    verdicts = read_table(run / "verdicts", ["problem_id", "sample_index", "correct"]).to_pylist()
     assert len(verdicts) == 8 and sum(v["correct"] for v in verdicts) == 1
     assert state["a"].successes == 1 and state["b"].attempts == 4 and state["c"].attempts == 0
     assert {r["problem_id"]: r["n"] for r in more} == {"b": 8, "c": 4}
     assert all(r["prompt_token_ids"] == [1, 2, 3] for r in more)
-    again, _ = next_solve_round(run, cfg, requests_for("abc"))   # nothing new: same plan, no new verdicts
+    again, _ = round_of(run, cfg, requests_for("abc"))   # nothing new: same plan, no new verdicts
     assert again == more
-    assert read_shards(run / "verdicts", ["problem_id"]).num_rows == 8
+    assert len(list((run / "verdicts").glob("part-*.parquet"))) == 1
 
 
 def test_next_round_respects_total_cap_and_stop_after(tmp_path):
@@ -115,7 +124,7 @@ def test_next_round_respects_total_cap_and_stop_after(tmp_path):
     right, wrong = "#### 18", "#### 1"
     run = make_solve_run(tmp_path / "run", cfg, {"a": [right, wrong, wrong, wrong, wrong, wrong, wrong, wrong],
                                                  "b": [wrong] * 10, "c": [wrong] * 2})
-    more, state = next_solve_round(run, cfg, requests_for("abc"))
+    more, state = round_of(run, cfg, requests_for("abc"))
     # a has one success of the two asked; b is at the cap; 2 samples of budget are left for a and c,
     # least tried (c) first.
     assert {r["problem_id"]: r["n"] for r in more} == {"c": 4}
