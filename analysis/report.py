@@ -84,6 +84,17 @@ def forecast_report(n, c, reach: int = 100) -> dict:
                                "method": "1 - B(alpha, beta + K) / B(alpha, beta), Beta fitted by maximum likelihood"}}
 
 
+def gpus_per_engine(cfg: dict) -> float:
+    """GPUs each engine held: [pricing] gpus_per_worker if set, else what the engines reported
+    ([model_info] gpus_per_engine: tensor_parallel_size on GPUs), else 1 (a CPU engine's hours
+    are counted as one device's)."""
+    given = (cfg.get("pricing") or {}).get("gpus_per_worker")
+    if given:
+        return float(given)
+    reported = (cfg.get("model_info") or {}).get("gpus_per_engine")
+    return float(reported) if reported else 1.0
+
+
 def _benchmark(cfg: dict) -> str | None:
     """The benchmark a run measured, from config.toml ([task] name, or a top-level key)."""
     task = cfg.get("task")
@@ -127,10 +138,10 @@ def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, benchmark: str | N
         rep["notes"].append(f"unequal n across problems ({rep['samples_per_problem_range']}); " + N_RULE)
     if "note_samples" in run:
         rep["notes"].append(run["note_samples"])
+    gpus = gpus_per_engine(cfg)
     if "completion_tokens" in run and solve:
         rep["budget"]["completion_tokens_spent"] = int(run["completion_tokens"].sum())
-        rep["budget"]["gpu_hours_measured"] = measured_gpu_hours(
-            run["elapsed_s"], (cfg.get("pricing") or {}).get("gpus_per_worker", 1))
+        rep["budget"]["gpu_hours_measured"] = measured_gpu_hours(run["elapsed_s"], gpus)
         rep["notes"].append("compute axes are per-k costs of uniform sampling; for this solve-mode run see "
                             "'budget' for what was spent")
     elif "completion_tokens" in run:
@@ -141,7 +152,7 @@ def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, benchmark: str | N
         costs = problem_costs(run["prompt_tokens"], run["completion_tokens"], run["group"],
                               len(run["problem_ids"]), info)
         pricing = cfg.get("pricing") or {}
-        hours = measured_gpu_hours(run["elapsed_s"], pricing.get("gpus_per_worker", 1))
+        hours = measured_gpu_hours(run["elapsed_s"], gpus)
         per_sample = hours / len(run["group"]) if len(run["group"]) else None
         rep["compute"] = axes_at(rep["coverage"]["k"], costs, pricing, per_sample)
         rep["compute"]["gpu_hours_measured"] = hours

@@ -56,20 +56,31 @@ def run_raw(args) -> dict:
     return {"tokens": tokens, "samples": sum(len(o.outputs) for o in outs), "gen_s": t2 - t1, "wall_s": t2 - t0}
 
 
-def run_ours(args) -> dict:
+def run_ours(args, engines: int = 1) -> dict:
+    """This sampler; rows go through the run directory's store into a temporary folder."""
+    from experiments.rundir import SAMPLES_SCHEMA, write_shard
     from sampler.driver import sample
 
     ids = prompts(args.model_path, args.problems)
     requests = [{"problem_id": f"p{i}", "n": args.n, "prompt_token_ids": p} for i, p in enumerate(ids)]
+    cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        stats = sample(requests, out, model=args.model_path,
+        stats = sample(requests, sink=lambda rows: write_shard(out, rows, SAMPLES_SCHEMA), model=args.model_path,
                        sampling={"temperature": 0.8, "top_p": 0.95, "max_tokens": args.max_tokens},
                        engine_args={"enforce_eager": args.eager, "max_model_len": 2048, "dtype": args.dtype}, seed=0,
-                       kv_cache_gib=args.kv_cache_gib, progress=False)
+                       kv_cache_gib=args.kv_cache_gib, num_engines=engines, cpus_per_engine=max(1, cores // engines),
+                       progress=False)
         wall = time.perf_counter() - t0
-    return {"tokens": stats["completion_tokens"], "samples": stats["sampled"], "gen_s": stats["engine_s"],
-            "wall_s": wall}
+    # With several engines, generation time is the wall time once the last engine was ready
+    # (their busy times overlap); with one it is the engine's own busy time, as before.
+    gen = stats["engine_s"] if engines == 1 else wall - stats["ready_s"]
+    return {"tokens": stats["completion_tokens"], "samples": stats["sampled"], "gen_s": gen, "wall_s": wall,
+            "after_ready_s": wall - stats["ready_s"]}
+
+
+def run_ours2(args) -> dict:
+    return run_ours(args, engines=2)
 
 
 def run_http(args) -> dict:
@@ -141,9 +152,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="embedded:smollm2-135m-instruct")
     ap.add_argument("--model-path", help=argparse.SUPPRESS)
-    ap.add_argument("--side", choices=["raw", "ours", "http"], help=argparse.SUPPRESS)
+    ap.add_argument("--side", choices=["raw", "ours", "ours2", "http"], help=argparse.SUPPRESS)
     ap.add_argument("--pool", type=int, default=4, help="worker threads of the http-pool side")
     ap.add_argument("--no-http", dest="http", action="store_false", help="skip the http-pool side")
+    ap.add_argument("--no-split", dest="split", action="store_false",
+                    help="skip the two-engines side (two engines of half the cores each, same work)")
     ap.add_argument("--problems", type=int, default=16)
     ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--max-tokens", type=int, default=128)
@@ -152,7 +165,7 @@ def main() -> None:
     ap.add_argument("--compiled", dest="eager", action="store_false", help="let vLLM compile (slower start)")
     args = ap.parse_args()
     if args.side:
-        print(json.dumps({"raw": run_raw, "ours": run_ours, "http": run_http}[args.side](args)))
+        print(json.dumps({"raw": run_raw, "ours": run_ours, "ours2": run_ours2, "http": run_http}[args.side](args)))
         return
     from sampler.engine import engine_dtype
     from sampler.model import resolve_model
@@ -165,12 +178,14 @@ def main() -> None:
     if args.http:
         results[f"http-pool {args.pool}"] = side("http", args)
     results["monkeys"] = ours = side("ours", args)
+    if args.split:
+        results["monkeys 2 eng"] = side("ours2", args)
     print(f"{'':14}{'samples':>8}{'tokens':>9}{'gen s':>8}{'tok/s':>8}{'wall s':>8}{'tok/s e2e':>11}")
     for name, r in results.items():
         print(f"{name:14}{r['samples']:>8}{r['tokens']:>9}{r['gen_s']:>8.1f}{r['tokens'] / r['gen_s']:>8.0f}"
               f"{r['wall_s']:>8.1f}{r['tokens'] / r['wall_s']:>11.0f}")
     for name, r in results.items():
-        if name == "monkeys":
+        if name.startswith("monkeys"):
             continue
         gen = (ours["tokens"] / ours["gen_s"]) / (r["tokens"] / r["gen_s"])
         e2e = (ours["tokens"] / ours["wall_s"]) / (r["tokens"] / r["wall_s"])
@@ -181,6 +196,14 @@ def main() -> None:
             # No engine outruns LLM.generate on the same engine, so this caps monkeys / http-pool.
             print(f"ceiling for monkeys / {name} on this machine (LLM.generate / {name}): "
                   f"gen tok/s {(raw['tokens'] / raw['gen_s']) / (r['tokens'] / r['gen_s']):.2f}")
+
+    if "monkeys 2 eng" in results:
+        two = results["monkeys 2 eng"]
+        half = (os.cpu_count() or 2) // 2
+        print(f"two engines x {half} cores / one engine x {2 * half} cores, same work: tok/s once every engine "
+              f"is loaded {(two['tokens'] / two['after_ready_s']) / (ours['tokens'] / ours['after_ready_s']):.2f}, "
+              f"e2e {(two['tokens'] / two['wall_s']) / (ours['tokens'] / ours['wall_s']):.2f}")
+
 
 if __name__ == "__main__":
     main()

@@ -74,6 +74,7 @@ class _Sampling:
         self.queue = deque(units)
         self.spec, self.sink, self.stored, self.refill, self.plan = spec, sink, stored, refill, plan
         self.flush_s, self.stats = flush_s, stats
+        self.t0 = time.monotonic()
         self.engines: dict[int, _Engine] = {}   # slot -> engine
         self.refs: dict = {}                     # ObjectRef -> (slot, "placed" | "ready" | "advance", t0)
         self.buffer: list[dict] = []
@@ -264,6 +265,7 @@ class _Sampling:
                     eng.phase, eng.since = "loading", time.monotonic()
             elif kind == "ready":
                 eng.phase, eng.since, eng.info = "ready", time.monotonic(), value
+                self.stats["ready_s"] = time.monotonic() - self.t0
                 self.bar.write(f"[monkeys] {eng.name} ready on {value['host']} (engine seed {eng.seed})")
                 if self.spec["on_engine"] is not None:
                     self.spec["on_engine"](value)
@@ -300,7 +302,7 @@ def sample(requests: list[dict], *, sink: Callable[[list[dict]], None], stored: 
     stored = {} if stored is None else stored
     stats = {"requested": sum(int(r["n"]) for r in requests), "already_stored": sum(map(len, stored.values())),
              "sampled": 0, "completion_tokens": 0, "engine_s": 0.0, "wall_s": 0.0, "shards": 0, "restarts": 0,
-             "rounds": 0, "engines": []}
+             "rounds": 0, "engines": [], "ready_s": 0.0}
 
     def plan(reqs, done):
         return plan_units(reqs, done, seed, unit_size)

@@ -172,3 +172,29 @@ def test_pythia_reproduces_paper_numbers(pythia):
     assert round(100 * every[0], 2) == 0.27
     assert round(100 * every[-1]) == 57
     assert rep["fit"]["a"] < 0 and rep["fit"]["b"] < 0
+
+
+def test_gpu_hours_count_every_gpu_of_a_tensor_parallel_engine(tmp_path):
+    """The engines report the GPUs they hold ([model_info] gpus_per_engine); GPU-hours are
+    engine-hours times that, unless [pricing] gpus_per_worker says otherwise."""
+    flags = {"a": [True, False], "b": [False, False]}
+    tp4_cfg = CONFIG.replace("d_model = 576", "d_model = 576\ngpus_per_engine = 4")
+    one = analyze_run(make_run(tmp_path / "one", flags, config=CONFIG), num_boot=10)
+    tp4 = analyze_run(make_run(tmp_path / "tp4", flags, config=tp4_cfg), num_boot=10)
+    assert tp4["compute"]["gpu_hours_measured"] == pytest.approx(4 * one["compute"]["gpu_hours_measured"])
+    assert tp4["compute"]["dollars"][-1] == pytest.approx(4 * one["compute"]["dollars"][-1])
+    priced = tp4_cfg.replace("gpu_hour_usd = 3.0", "gpu_hour_usd = 3.0\ngpus_per_worker = 2")
+    two = analyze_run(make_run(tmp_path / "two", flags, config=priced), num_boot=10)
+    assert two["compute"]["gpu_hours_measured"] == pytest.approx(2 * one["compute"]["gpu_hours_measured"])
+
+
+def test_duplicate_rows_keep_the_first_written(tmp_path):
+    """The run directory's one rule: a key in two shards counts once, as first written."""
+    run = make_run(tmp_path / "run", {"a": [True, False]}, shards=1)
+    t = pq.read_table(run / "verdicts" / "part-00000.parquet")
+    wrong = t.set_column(t.column_names.index("correct"), "correct", pa.array([False, False]))
+    pq.write_table(wrong, run / "verdicts" / "part-00001.parquet")   # written later: ignored
+    assert analyze_run(run, num_boot=10)["total_correct"] == 1
+    pq.write_table(wrong, run / "verdicts" / "part-00000.parquet")   # now first: it wins
+    pq.write_table(t, run / "verdicts" / "part-00001.parquet")
+    assert analyze_run(run, num_boot=10)["total_correct"] == 0

@@ -142,6 +142,8 @@ class VerifyPool:
             except ray.exceptions.RayActorError as exc:
                 if getattr(exc, "actor_init_failed", False):
                     raise VerifyError(f"a verify actor failed to start: {exc}") from None
+                if kind == "verify":  # this very chunk goes back first
+                    self.queue.appendleft((tag, chunk))
                 self._lost(aid, str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else "died")
                 continue
             if kind == "ready":
