@@ -110,7 +110,11 @@ class Engine:
         self.engine = self.llm.llm_engine
         self.units: dict[str, dict] = {}     # unit_id -> unit plus collected outputs
         self.unattributed = 0.0              # engine seconds not yet charged to a finished sample
-        self.completed = self.completed_tokens = 0   # samples finished since the last advance (progress)
+        # Progress: sequences the engine has finished, counted from its own bookkeeping (each
+        # sample of an n-request is a request of its own there), so the driver's bar moves per
+        # sample although outputs are read only when a whole unit is done (FINAL_ONLY).
+        self.added = self.reported = 0
+        self.completed_tokens = 0
 
     def info(self) -> dict:
         """What this engine loaded and where: model sizes for the FLOPs axis (from the config
@@ -131,6 +135,7 @@ class Engine:
         prompt = ({"prompt_token_ids": list(unit["prompt_token_ids"])} if unit.get("prompt_token_ids") is not None
                   else unit["prompt"])
         count = len(unit["indices"])
+        self.added += count
         unit = dict(unit, outputs=[None] * count, waiting=count, prompt_len=None)
         self.units[unit["unit_id"]] = unit
         if self.per_sample_seeds:
@@ -151,7 +156,6 @@ class Engine:
                 continue
             j = comp.index if slot == "*" else int(slot)
             if unit["outputs"][j] is None:
-                self.completed += 1
                 self.completed_tokens += len(comp.token_ids)
             unit["outputs"][j] = comp
         unit["waiting"] = sum(c is None for c in unit["outputs"])
@@ -196,6 +200,7 @@ class Engine:
             for unit_id in finished:
                 unit = self.units.pop(unit_id)
                 results.append({"unit_id": unit_id, "rows": self._rows(unit, share)})
-        progress = {"completed": self.completed, "completed_tokens": self.completed_tokens}
-        self.completed = self.completed_tokens = 0
+        finished_seqs = self.added - self.engine.get_num_unfinished_requests()
+        progress = {"completed": finished_seqs - self.reported, "completed_tokens": self.completed_tokens}
+        self.reported, self.completed_tokens = finished_seqs, 0
         return {"finished": results, "pending": len(self.units), **progress}

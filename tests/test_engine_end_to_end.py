@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -85,7 +86,11 @@ def test_samples_verdicts_report_and_plot(run):
     problems = pq.read_table(d / "problems.parquet").to_pylist()
     assert [p["problem_id"] for p in problems] == ["HumanEval/0", "HumanEval/1"]
     assert "<|im_start|>assistant" in problems[0]["prompt"]  # the model's chat template
-    assert "model_info" in (d / "config.toml").read_text()
+    info = tomllib.loads((d / "config.toml").read_text())["model_info"]
+    # what the engine loaded, counted from its config: SmolLM2-135M's tied embeddings count once
+    assert info["parameters"] == 134515008 and info["layers"] == 30 and info["d_model"] == 576
+    assert info["device"] == "cpu" and info["gpus_per_engine"] == 0
+    assert {r["engine"] for r in samples} == {"engine-0"} and len({r["engine_seed"] for r in samples}) == 1
     assert "coverage" in run["stdout"] and "coverage.png" in run["stdout"]
 
 
