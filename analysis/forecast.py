@@ -29,8 +29,10 @@ Intervals (docs/forecast.md has the calibration measurements):
 
 - these problems: a parametric bootstrap of the pilot's outcomes. Each replicate draws every
   problem's rate from its empirical-Bayes posterior Beta(alpha + c_i, beta + n_i - c_i) (the
-  beta-binomial fit above), redraws its n_i outcomes, refits the forecaster and forecasts again;
-  the spread of those forecasts around their median is set around the point forecast.
+  beta-binomial fit above), redraws its n_i outcomes and refits the forecaster. The interval is
+  predictive: for each replicate's fit, the number of the pilot's unsolved problems that get
+  solved is drawn as Binomial(unsolved, 1 - M(K) / M(n)); solved problems stay solved, so the
+  interval never falls below the pilot's own coverage and has no width at K = n.
 - new problems: a bootstrap over problems (resample problems with replacement, refit); for a set
   of `size` new problems, each replicate's coverage is drawn as Binomial(size, coverage) / size.
 """
@@ -230,49 +232,44 @@ class BetaBinomial:
 METHODS = {m.name: m for m in (PowerLaw(), BetaBinomial())}
 
 
-def _same_problem(method, params, n, c, K) -> np.ndarray:
-    """Coverage at each K of these problems extended to K samples: (B, len(K)).
+def _same_parts(method, params, n, c, K):
+    """These problems extended to K samples, in parts: (known, groups).
 
-    n, c: (B, N) or (N,). For K <= n_i the problem's own pass@K; beyond, solved stays solved
-    and unsolved stays unsolved with probability M(K) / M(n_i).
+    known (len K): the share of problems whose outcome at K is already known from the pilot
+    counted as solved (a solved problem for K >= n_i; the measured pass@K for K <= n_i).
+    groups: for each sample size n_j of unsolved problems, (count, ratio) where ratio (B, len K)
+    is M(K) / M(n_j), the chance under each parameter row that such a problem stays unsolved.
     """
     K = np.asarray(K, dtype=np.int64)
-    c2 = np.atleast_2d(c)
-    n2 = np.broadcast_to(np.atleast_2d(n), c2.shape)
-    B = c2.shape[0]
-    sizes = np.unique(n2)
-    M_K = method.unsolved(params, K)                              # (B, |K|)
-    M_n = method.unsolved(params, sizes)                          # (B, |sizes|)
-    out = np.zeros((B, len(K)))
-    for j, size in enumerate(sizes.tolist()):
-        at = n2 == size                                           # problems with this many samples
-        zeros = (at & (c2 == 0)).sum(axis=1).astype(np.float64)  # (B,)
+    N = n.size
+    known = np.zeros(len(K))
+    groups = []
+    for size in np.unique(n).tolist():
+        at = n == size
         beyond = K > size
-        out[:, beyond] += zeros[:, None] * (M_K[:, beyond] / M_n[:, j:j + 1])
+        known[beyond] += np.count_nonzero(at & (c > 0))
         if (~beyond).any():                                       # K within the samples: measured
             kin = K[~beyond]
-            rows_n = n2[at].reshape(-1)
-            rows_c = c2[at].reshape(-1)
-            pk = _rows(rows_n, rows_c, int(kin.max()))[:, kin - 1]
-            counts = at.sum(axis=1)
-            owner = np.repeat(np.arange(B), counts)
-            miss = np.zeros((B, len(kin)))
-            np.add.at(miss, owner, 1.0 - pk)
-            out[:, ~beyond] += miss
-    return 1.0 - out / c2.shape[1]
+            known[~beyond] += _rows(n[at], c[at], int(kin.max()))[:, kin - 1].sum(axis=0)
+        zeros = int(np.count_nonzero(at & (c == 0)))
+        if zeros and beyond.any():
+            ratio = np.ones((params.shape[0], len(K)))
+            ratio[:, beyond] = method.unsolved(params, K[beyond]) / method.unsolved(params, [size])
+            groups.append((zeros, ratio))
+    return known / N, groups
 
 
 class Forecast:
     """A fitted forecaster and its bootstrap replicates; ask it for coverage at any K."""
 
-    def __init__(self, method, n, c, params, same_params, same_n, same_c, pop_params, level, num_problems):
+    def __init__(self, method, n, c, params, same_params, pop_params, level, seed=0):
         self.method = method
         self.n, self.c = n, c
         self.params = params                       # (1, p)
-        self.same_params, self.same_n, self.same_c = same_params, same_n, same_c
-        self.pop_params = pop_params               # (B, p)
+        self.same_params = same_params             # (B, p): refits on redrawn outcomes
+        self.pop_params = pop_params               # (B, p): refits on resampled problems
         self.level = level
-        self.num_problems = num_problems
+        self.seed = seed
 
     @property
     def ok(self) -> bool:
@@ -283,25 +280,32 @@ class Forecast:
                 **(self.method.describe(self.params[0]) if self.ok else {})}
 
     def _tails(self):
-        return (1 - self.level) / 2, 0.5, (1 + self.level) / 2
+        return (1 - self.level) / 2, (1 + self.level) / 2
 
     def same(self, K) -> dict:
-        """These problems extended to K samples each: point forecast and interval."""
+        """These problems extended to K samples each: point forecast and predictive interval.
+
+        The interval draws, for each replicate's parameters, how many of the unsolved problems
+        get solved (Binomial(unsolved, 1 - M(K) / M(n))) and takes the quantiles of the result.
+        """
         K = np.atleast_1d(np.asarray(K, dtype=np.int64))
-        point = _same_problem(self.method, self.params, self.n, self.c, K)[0]
-        floor = float(np.mean(self.c > 0))                       # solved problems stay solved
+        N = self.n.size
+        known, groups = _same_parts(self.method, self.params, self.n, self.c, K)
+        point = known + sum(z * (1.0 - r[0]) for z, r in groups) / N
         keep = np.isfinite(self.same_params).all(axis=1)
         if keep.sum() >= 10 and np.isfinite(point).all():
-            reps = _same_problem(self.method, self.same_params[keep], self.same_n[keep], self.same_c[keep], K)
-            q_lo, q_mid, q_hi = np.quantile(reps, self._tails(), axis=0)
-            low, high = point - (q_hi - q_mid), point + (q_mid - q_lo)
+            _, reps = _same_parts(self.method, self.same_params[keep], self.n, self.c, K)
+            rng = np.random.default_rng(self.seed)
+            draws = np.broadcast_to(known, (int(keep.sum()), len(K))).copy()
+            for z, r in reps:
+                draws += rng.binomial(z, np.clip(1.0 - r, 0.0, 1.0)) / N
+            low, high = np.quantile(draws, self._tails(), axis=0)
         else:
             low = high = np.full(len(K), np.nan)
-        return {"k": K.tolist(), "coverage": point.tolist(),
-                "low": np.clip(low, floor, 1.0).tolist(), "high": np.clip(high, floor, 1.0).tolist(),
+        return {"k": K.tolist(), "coverage": point.tolist(), "low": low.tolist(), "high": high.tolist(),
                 "replicates_used": int(keep.sum())}
 
-    def population(self, K, size: int | None = None, seed: int = 0) -> dict:
+    def population(self, K, size: int | None = None, seed: int | None = None) -> dict:
         """New problems from the same population: coverage 1 - M(K), interval from the bootstrap
         over problems; with size, the coverage of a set of that many new problems."""
         K = np.atleast_1d(np.asarray(K, dtype=np.int64))
@@ -310,9 +314,9 @@ class Forecast:
         if keep.sum() >= 10 and np.isfinite(point).all():
             reps = 1.0 - self.method.unsolved(self.pop_params[keep], K)
             if size:
-                rng = np.random.default_rng(seed)
+                rng = np.random.default_rng(self.seed if seed is None else seed)
                 reps = rng.binomial(int(size), np.clip(reps, 0, 1)) / float(size)
-            low, _, high = np.quantile(reps, self._tails(), axis=0)
+            low, high = np.quantile(reps, self._tails(), axis=0)
         else:
             low = high = np.full(len(K), np.nan)
         return {"k": K.tolist(), "coverage": point.tolist(), "low": low.tolist(), "high": high.tolist(),
@@ -365,7 +369,6 @@ def fit_forecast(n, c, method: str = "power_law", num_boot: int = 200, level: fl
     params = meth.fit(n[None, :], c[None, :], curve_n[None, :], curve_c[None, :])
     rng = np.random.default_rng(seed)
     same_params = pop_params = np.full((0, params.shape[1]), np.nan)
-    same_n = same_c = np.zeros((0, N), dtype=np.int64)
     if num_boot > 0 and c.sum() > 0 and "same" in intervals:
         # these problems: redraw outcomes from each problem's empirical-Bayes posterior
         alpha, beta, _ = fit_beta_batch(n[None, :], c[None, :])
@@ -382,4 +385,4 @@ def fit_forecast(n, c, method: str = "power_law", num_boot: int = 200, level: fl
         # new problems: resample problems
         idx = rng.integers(0, N, size=(num_boot, N))
         pop_params = meth.fit(n[idx], c[idx], curve_n[idx], curve_c[idx])
-    return Forecast(meth, n, c, params, same_params, np.asarray(same_n), same_c, pop_params, level, N)
+    return Forecast(meth, n, c, params, same_params, pop_params, level, seed)
