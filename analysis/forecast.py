@@ -29,10 +29,11 @@ Intervals (docs/forecast.md has the calibration measurements):
 
 - these problems: a parametric bootstrap of the pilot's outcomes. Each replicate draws every
   problem's rate from its empirical-Bayes posterior Beta(alpha + c_i, beta + n_i - c_i) (the
-  beta-binomial fit above), redraws its n_i outcomes and refits the forecaster. The interval is
-  predictive: for each replicate's fit, the number of the pilot's unsolved problems that get
-  solved is drawn as Binomial(unsolved, 1 - M(K) / M(n)); solved problems stay solved, so the
-  interval never falls below the pilot's own coverage and has no width at K = n.
+  beta-binomial fit above), redraws its n_i outcomes and refits the forecaster. Each replicate's
+  unsolved share M(K) / M(n) is reflected about the point fit's (the basic bootstrap), and the
+  number of the pilot's unsolved problems that get solved is drawn as Binomial(unsolved,
+  1 - that share): the interval is predictive. Solved problems stay solved, so it never falls
+  below the pilot's own coverage and has no width at K = n.
 - new problems: a bootstrap over problems (resample problems with replacement, refit); for a set
   of `size` new problems, each replicate's coverage is drawn as Binomial(size, coverage) / size.
 """
@@ -285,8 +286,8 @@ class Forecast:
     def same(self, K) -> dict:
         """These problems extended to K samples each: point forecast and predictive interval.
 
-        The interval draws, for each replicate's parameters, how many of the unsolved problems
-        get solved (Binomial(unsolved, 1 - M(K) / M(n))) and takes the quantiles of the result.
+        The interval draws, for each replicate, how many of the unsolved problems get solved
+        (Binomial(unsolved, 1 - its reflected M(K) / M(n))) and takes the quantiles of the result.
         """
         K = np.atleast_1d(np.asarray(K, dtype=np.int64))
         N = self.n.size
@@ -297,8 +298,10 @@ class Forecast:
             _, reps = _same_parts(self.method, self.same_params[keep], self.n, self.c, K)
             rng = np.random.default_rng(self.seed)
             draws = np.broadcast_to(known, (int(keep.sum()), len(K))).copy()
-            for z, r in reps:
-                draws += rng.binomial(z, np.clip(1.0 - r, 0.0, 1.0)) / N
+            for (z, r0), (_, r) in zip(groups, reps):
+                # basic bootstrap: a replicate's ratio above the point says the point is that much low
+                ratio = np.clip(2.0 * r0 - r, 0.0, 1.0)
+                draws += rng.binomial(z, 1.0 - ratio) / N
             low, high = np.quantile(draws, self._tails(), axis=0)
         else:
             low = high = np.full(len(K), np.nan)
