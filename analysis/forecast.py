@@ -32,7 +32,8 @@ Intervals (docs/forecast.md has the calibration measurements):
   beta-binomial fit above), redraws its n_i outcomes and refits the forecaster. Each replicate's
   unsolved share M(K) / M(n) is reflected about the point fit's (the basic bootstrap), and the
   number of the pilot's unsolved problems that get solved is drawn as Binomial(unsolved,
-  1 - that share): the interval is predictive. Solved problems stay solved, so it never falls
+  1 - that share) (normal approximation, one draw per replicate for all K, so the band is
+  smooth): the interval is predictive. Solved problems stay solved, so it never falls
   below the pilot's own coverage and has no width at K = n.
 - new problems: a bootstrap over problems (resample problems with replacement, refit); for a set
   of `size` new problems, each replicate's coverage is drawn as Binomial(size, coverage) / size.
@@ -301,7 +302,11 @@ class Forecast:
             for (z, r0), (_, r) in zip(groups, reps):
                 # basic bootstrap: a replicate's ratio above the point says the point is that much low
                 ratio = np.clip(2.0 * r0 - r, 0.0, 1.0)
-                draws += rng.binomial(z, 1.0 - ratio) / N
+                # Binomial(z, 1 - ratio) by its normal approximation, one normal per replicate for
+                # every K, so that the band is smooth in K
+                xi = rng.standard_normal((r.shape[0], 1))
+                solved = z * (1.0 - ratio) + xi * np.sqrt(z * ratio * (1.0 - ratio))
+                draws += np.clip(solved, 0.0, z) / N
             low, high = np.quantile(draws, self._tails(), axis=0)
         else:
             low = high = np.full(len(K), np.nan)
