@@ -161,6 +161,16 @@ def figure(data: dict, path: Path, model: str = "Pythia 160M", m: int = 100, see
                                    "label": f"measured, all {K:,} samples"})
 
 
+def write_pilot(data: dict, path: Path, m: int = 100, seed: int = 2024):
+    """m of each problem's outcomes, drawn without replacement, as a counts CSV."""
+    rng = np.random.default_rng(seed)
+    lines = ["model,problem_id,n,c"]
+    for name, rec in data.items():
+        c_sub = rng.hypergeometric(rec["c"], rec["n"] - rec["c"], m)
+        lines += [f"{name},{pid},{m},{int(ci)}" for pid, ci in zip(rec["problem_ids"], c_sub)]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=20)
@@ -173,6 +183,8 @@ def main() -> int:
     ap.add_argument("--policy", action="store_true", help="also replay the forecast-mode pilot policy")
     ap.add_argument("--json", metavar="PATH")
     ap.add_argument("--figure", metavar="PNG")
+    ap.add_argument("--pilot-csv", metavar="PATH", help="write a 100-sample pilot of every Pythia model (seed 2024) "
+                    "as a counts file, the input of the `monkeys plan` example in docs/forecast.md")
     args = ap.parse_args()
     out = {}
     checks = []
@@ -186,6 +198,9 @@ def main() -> int:
         checks += [("pythia", pythia, 100, 10_000), ("pythia", pythia, 10, 100)]
         if args.figure:
             print("wrote", figure(pythia, Path(args.figure))[0])
+        if args.pilot_csv:
+            write_pilot(pythia, Path(args.pilot_csv))
+            print("wrote", args.pilot_csv)
     for src in args.data:
         checks.append((src, load(src), args.m, args.target))
     for label, data, m, target in checks:
