@@ -55,6 +55,8 @@ def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict
                         label=f"{fc.get('method', '')} forecast".strip() if single or i == 0 else None)
                 if single and fc.get("low") is not None:
                     ax.fill_between(fc["k"], fc["low"], fc["high"], color=col, alpha=0.1, lw=0)
+                if single:
+                    ax.axvline(fc["k"][0], color="0.4", ls=":", lw=0.9)     # where the extrapolation starts
             vote = cv.get("vote")
             if axis == "k" and vote and vote.get("k"):
                 ax.plot(vote["k"], vote["vote_at_k"], color=col, ls=(0, (1, 1)), lw=1.5,
