@@ -194,7 +194,7 @@ def _pct(x) -> str:
 
 def _num(x) -> str:
     if x is None:
-        return "not reached"
+        return "not reached"   # an interval edge that never crosses the target
     x = float(x)
     return f"{x:,.0f}" if x < 1e7 else f"{x:.3g}"
 
@@ -212,12 +212,20 @@ def format_plan(name: str, res: dict) -> str:
         lines.append(f"{r['k']:>12,}  {100 * r['coverage']:7.2f}%  {iv:>17}")
     if "target" in res:
         t = res["target"]
-        lines.append(f"target {100 * t['target']:.1f}% coverage: {_num(t['k'])} samples per problem "
-                     f"[{_num(t['low'])}, {_num(t['high'])}]" + (" (measured)" if t.get("observed") else ""))
+        if t["k"] is None:
+            lines.append(f"target {100 * t['target']:.1f}% coverage: not reached by the forecast within 1e9 samples "
+                         "per problem")
+        elif t.get("observed"):
+            lines.append(f"target {100 * t['target']:.1f}% coverage: {_num(t['k'])} samples per problem (measured)")
+        else:
+            lines.append(f"target {100 * t['target']:.1f}% coverage: {_num(t['k'])} samples per problem "
+                         f"[{_num(t['low'])}, {_num(t['high'])}]")
         b = res["budget"]
         if b["k"] is not None:
             def span(key, fmt=_num):
                 vals = [None if b[x] is None else b[x].get(key) for x in ("k", "low", "high")]
+                if t.get("observed"):
+                    return fmt(vals[0])
                 return f"{fmt(vals[0])} [{fmt(vals[1])}, {fmt(vals[2])}]"
             lines.append(f"  samples in all:  {span('samples')}  ({_num(b['k']['samples_beyond_pilot'])} beyond the pilot)")
             for key, label in (("tokens", "tokens"), ("gpu_hours", "GPU-hours"), ("dollars", "dollars")):
