@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from .counts import read_counts
-from .forecast import forecast_check
+from .forecast import METHODS
+from .forecast_check import forecast_check, format_check
 from .passk import CountsError
 from .plots import plot_coverage
 from .report import analyze_counts, analyze_run, curve_report, format_models, format_table
@@ -34,10 +35,29 @@ def _analyze_parser() -> argparse.ArgumentParser:
     p.add_argument("--frontier-run", metavar="RUN_DIR", action="append", default=[],
                    help="single-shot run of a frontier model; its pass@1 becomes a frontier line (repeatable)")
     p.add_argument("--forecast-check", type=int, metavar="M",
-                   help="with --counts: draw M of each problem's n outcomes and compare forecasts of coverage@n")
+                   help="draw M of each problem's n outcomes (20 times) and check every forecaster's coverage@K "
+                        "and interval against all n outcomes, on the same problems and on held-out problems")
+    p.add_argument("--target", type=int, metavar="K", help="with --forecast-check: the K forecast (default: the fewest n)")
+    p.add_argument("--repeats", type=int, default=20, help="with --forecast-check: draws (default 20)")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help=f"with --forecast-check: forecasters, comma-separated (default {','.join(METHODS)})")
+    p.add_argument("--forecast-bootstrap", type=int, default=200, metavar="B",
+                   help="bootstrap replicates behind each forecast interval (default 200)")
+    p.add_argument("--level", type=float, default=0.9, help="forecast interval level (default 0.9)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     return p
+
+
+def _check(n, c, args) -> dict:
+    """Run the forecast check with the command line's settings."""
+    if args.forecast_bootstrap < 10:
+        raise CountsError(f"--forecast-bootstrap must be >= 10, got {args.forecast_bootstrap}")
+    if args.repeats < 1:
+        raise CountsError(f"--repeats must be >= 1, got {args.repeats}")
+    methods = [x.strip() for x in args.methods.split(",") if x.strip()]
+    return forecast_check(n, c, m=args.forecast_check, target=args.target, repeats=args.repeats, seed=args.seed,
+                          methods=methods, num_boot=args.forecast_bootstrap, level=args.level)
 
 
 def _fail(msg: str) -> int:
@@ -59,10 +79,20 @@ def main_analyze(argv: list[str]) -> int:
             for fr in rep.get("frontier", []):
                 cross = fr["crossovers"][0]
                 where = ("not reached" if cross.get("k") is None else
-                         f"passed at k = {cross['k']}" + ("" if cross["observed"] else " (Beta forecast)"))
+                         f"passed at k = {cross['k']}" + ("" if cross["observed"] else f" ({cross.get('method')})"))
                 print(f"frontier {fr['model']} {100 * fr['score']:.1f}%: {where}")
             for note in rep["notes"]:
                 print(f"note: {note}")
+            if args.forecast_check:
+                mode = (rep.get("budget") or {}).get("mode")
+                if mode:
+                    raise CountsError(f"{args.run_dir}: a {mode}-mode run stops sampling on the outcomes; the "
+                                      "forecast check needs a run with the same samples for every problem")
+                run = read_run(args.run_dir)
+                res = {rep["model"]: _check(run["n"], run["c"], args)}
+                print(format_check(res))
+                rep["forecast_check"] = res[rep["model"]]
+                (Path(args.run_dir) / "report.json").write_text(json.dumps(rep, indent=1))
             print(f"wrote {Path(args.run_dir) / 'report.json'}, {rep['plots'][0]}, {rep['plots'][1]}")
             return 0
         out_dir = Path(args.out or ".")
@@ -71,13 +101,10 @@ def main_analyze(argv: list[str]) -> int:
         print(format_models(result))
         if args.forecast_check:
             data = read_counts(args.counts)
-            print(f"forecast of coverage@n from {args.forecast_check} samples per problem (mean over 20 draws):")
-            for name, rec in data.items():
-                fc = forecast_check(rec["n"], rec["c"], m=args.forecast_check, seed=args.seed)
+            res = {name: _check(rec["n"], rec["c"], args) for name, rec in data.items()}
+            print(format_check(res))
+            for name, fc in res.items():
                 result["models"][name]["forecast_check"] = fc
-                print(f"  {name}: truth {100 * fc['truth']:.2f}%  power law {100 * fc['power_law']['mean_forecast']:.2f}% "
-                      f"(|err| {100 * fc['power_law']['mean_abs_error']:.2f})  Beta {100 * fc['beta']['mean_forecast']:.2f}% "
-                      f"(|err| {100 * fc['beta']['mean_abs_error']:.2f})")
         (out_dir / "report.json").write_text(json.dumps(result, indent=1))
         if args.json:
             slim = {name: {"k": list(range(1, len(r["coverage_every_k"]) + 1)), "coverage": r["coverage_every_k"],

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .forecast import beta_coverage
 from .passk import CountsError
 from .rundir import read_run
 
@@ -61,11 +60,11 @@ def measured_score(run_dir) -> dict:
     return {"model": model, "benchmark": None, "score": score, "source": f"measured: {run_dir}"}
 
 
-def crossover(report: dict, score: float, max_forecast_k: float = 1e9) -> dict:
+def crossover(report: dict, score: float) -> dict:
     """Smallest k whose coverage reaches score, with its cost on each compute axis.
 
-    Observed when it lies within the measured k; else forecast from the fitted Beta (when the
-    report has one), marked observed = False.
+    Observed when it lies within the measured k; else read off the report's forecast curve
+    (up to 100 times the samples drawn), marked observed = False; k = None when neither reaches it.
     """
     every = np.asarray(report.get("coverage_every_k") or [])
     hit = np.flatnonzero(every >= score)
@@ -73,17 +72,12 @@ def crossover(report: dict, score: float, max_forecast_k: float = 1e9) -> dict:
     if hit.size:
         k = int(hit[0]) + 1
     else:
-        beta = report.get("beta_fit")
-        if not beta or beta_coverage(max_forecast_k, beta["alpha"], beta["beta"]) < score:
+        fc = report.get("forecast_curve") or {}
+        reach = np.flatnonzero(np.asarray(fc.get("coverage") or [], dtype=float) >= score)
+        if not reach.size:
             return {"observed": False, "k": None}
-        lo, hi = float(every.size), float(every.size) * 2
-        while beta_coverage(hi, beta["alpha"], beta["beta"]) < score:
-            lo, hi = hi, hi * 2
-        while hi - lo > 1:
-            mid = np.floor((lo + hi) / 2)
-            lo, hi = (mid, hi) if beta_coverage(mid, beta["alpha"], beta["beta"]) < score else (lo, mid)
-        k = int(hi)
-        out["method"] = "Beta forecast"
+        k = int(fc["k"][reach[0]])
+        out["method"] = f"{fc.get('method', '')} forecast".strip()
     out["k"] = k
     grid = np.asarray(report["coverage"]["k"], dtype=float)
     for axis in ("tokens", "flops", "dollars"):

@@ -52,7 +52,11 @@ def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict
             fc = cv.get("forecast")
             if axis == "k" and fc and fc.get("k"):
                 ax.plot(fc["k"], fc["coverage"], color=col, ls="-.", lw=1, alpha=0.8,
-                        label="Beta forecast" if single or i == 0 else None)
+                        label=f"{fc.get('method', '')} forecast".strip() if single or i == 0 else None)
+                if single and fc.get("low") is not None:
+                    ax.fill_between(fc["k"], fc["low"], fc["high"], color=col, alpha=0.1, lw=0)
+                if single:
+                    ax.axvline(fc["k"][0], color="0.4", ls=":", lw=0.9)     # where the extrapolation starts
             vote = cv.get("vote")
             if axis == "k" and vote and vote.get("k"):
                 ax.plot(vote["k"], vote["vote_at_k"], color=col, ls=(0, (1, 1)), lw=1.5,
@@ -82,5 +86,49 @@ def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict
         p = stem.with_suffix(f".{ext}")
         fig.savefig(p, dpi=110)
         paths.append(str(p))
+    plt.close(fig)
+    return paths
+
+
+def plot_forecast(pilot: dict, forecast: dict, stem, title: str = "", measured: dict | None = None,
+                  target: float | None = None) -> list[str]:
+    """The pilot's measured curve, the forecast beyond it with its band, and a line where the
+    extrapolation starts. pilot: {k, coverage}; forecast: {k, coverage, low, high, level, method};
+    measured (optional): a curve to check against, e.g. all samples of a forecast check.
+    Returns the written paths (PNG first)."""
+    fig, ax = plt.subplots(figsize=(7.2, 4.8))
+    kp = np.asarray(pilot["k"], dtype=float)
+    if measured is not None:
+        ax.plot(measured["k"], measured["coverage"], color="0.55", lw=2.4, alpha=0.7,
+                label=measured.get("label", "measured, all samples"))
+    ax.plot(kp, pilot["coverage"], color="C0", lw=2.0, label=pilot.get("label", f"pilot ({int(kp[-1])} samples/problem)"))
+    kf = np.asarray(forecast["k"], dtype=float)
+    level = forecast.get("level", 0.9)
+    ax.plot(kf, forecast["coverage"], color="C3", lw=1.8, ls="--", label=f"{forecast.get('method', '')} forecast")
+    if forecast.get("low") is not None:
+        ax.fill_between(kf, forecast["low"], forecast["high"], color="C3", alpha=0.18, lw=0,
+                        label=f"{round(100 * level)}% interval")
+    ax.axvline(kp[-1], color="0.3", ls=":", lw=1.2)
+    ax.annotate("extrapolation starts", (kp[-1], 0.97), xytext=(5, 0), textcoords="offset points",
+                fontsize=9, color="0.25", va="top")
+    if target is not None:
+        ax.axhline(target, color="C2", lw=1, ls="-.", alpha=0.8, label=f"target {100 * target:.0f}%")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.0)
+    ax.set_xlim(1, max(kf[-1], kp[-1]) * 1.05)
+    ax.set_xlabel("samples per problem (k)", fontsize=11)
+    ax.set_ylabel("coverage (pass@k)", fontsize=11)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=9, loc="upper left", framealpha=0.9)
+    if title:
+        ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "svg"):
+        path = stem.with_suffix(f".{ext}")
+        fig.savefig(path, dpi=120)
+        paths.append(str(path))
     plt.close(fig)
     return paths

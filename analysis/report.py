@@ -11,7 +11,7 @@ from .compute import axes_at, measured_gpu_hours, problem_costs
 from .counts import read_counts
 from .firstk import UNSOLVED, bootstrap_first_k, first_k_curve, first_success, k_limit
 from .fit import fit_power_law, log_grid
-from .forecast import beta_coverage, fit_beta
+from .forecast import fit_forecast
 from .frontier import attach_frontier, frontier_for, load_frontier, measured_score
 from .passk import coverage_curve, validate_counts
 from .plots import plot_coverage
@@ -38,7 +38,7 @@ def curve_report(n, c, num_boot: int = 1000, level: float = 0.95, seed: int = 0)
     grid = report_grid(int(n.min()))
     low, high = bootstrap_coverage(n, c, grid, num_boot=num_boot, level=level, seed=seed)
     return {**_curve_block(n, c, k_all, cov_all, grid, (low, high), N_RULE, num_boot, level),
-            **forecast_report(n, c)}
+            **forecast_report(n, c, seed=seed)}
 
 
 def _curve_block(n, c, k_all, cov_all, grid, interval, rule: str, num_boot: int, level: float) -> dict:
@@ -70,18 +70,28 @@ def first_k_report(first, attempts, n, c, num_boot: int = 1000, level: float = 0
                    "uniform_samples_at_k_max": k_max * int(n.size),
                    "spent_over_uniform": float(attempts.sum()) / (k_max * int(n.size)),
                    "solved_at_k_max": int(round(cov_all[-1] * n.size))},
-        # The Beta likelihood of the counts does not depend on the stopping rule, so its fit stands.
-        **forecast_report(n, c),
+        # The beta-binomial likelihood of the counts does not depend on the stopping rule, so its
+        # fit stands; the power law would read a pass@k curve that stopping on success biases.
+        **forecast_report(n, c, method="beta_binomial", seed=seed),
     }
 
 
-def forecast_report(n, c, reach: int = 100) -> dict:
-    """Fitted Beta and its coverage forecast from k = n up to reach * n."""
-    beta = fit_beta(n, c)
-    kf = log_grid(int(n.min()), int(n.min()) * reach, 60)
-    return {"beta_fit": beta,
-            "forecast_curve": {"k": kf.tolist(), "coverage": beta_coverage(kf, beta["alpha"], beta["beta"]).tolist(),
-                               "method": "1 - B(alpha, beta + K) / B(alpha, beta), Beta fitted by maximum likelihood"}}
+def forecast_report(n, c, reach: int = 100, method: str = "power_law", num_boot: int = 200, level: float = 0.9,
+                    seed: int = 0) -> dict:
+    """Forecast of these problems' coverage from k = min n up to reach * min n, with its band
+    (analysis/forecast.py; docs/forecast.md for how well it does)."""
+    fc = fit_forecast(n, c, method, num_boot=num_boot, level=level, seed=seed)
+    out = {"forecast_fit": fc.describe()}
+    if not fc.ok:
+        out["forecast_fit"]["note"] = "could not be fitted (too few solved problems or samples)"
+        return out
+    kf = log_grid(int(n.min()), int(n.min()) * reach, 120)
+    band = fc.same(kf)
+    out["forecast_curve"] = {"k": band["k"], "coverage": band["coverage"], "low": band["low"], "high": band["high"],
+                             "level": level, "method": fc.method.label,
+                             "interval": "parametric bootstrap of the pilot's outcomes (empirical-Bayes posterior), "
+                                         f"{num_boot} replicates"}
+    return out
 
 
 def gpus_per_engine(cfg: dict) -> float:

@@ -69,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         from analysis.cli import main_compare
 
         return main_compare(argv[1:])
+    if argv and argv[0] == "plan":
+        from analysis.plan import main_plan
+
+        return main_plan(argv[1:])
     if argv and argv[0] == "verify-file":
         from .verify_file import main_verify_file
 
@@ -86,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("run_dir", metavar="RUN_DIR")
     sub.add_parser("analyze", help="coverage curve, compute axes, fits and plots (see monkeys analyze --help)")
     sub.add_parser("compare", help="overlay coverage curves (see monkeys compare --help)")
+    sub.add_parser("plan", help="forecast coverage and the budget a target needs, from a pilot (see monkeys plan --help)")
     sub.add_parser("verify-file", help="score a JSONL of completions (see monkeys verify-file --help)")
     args = parser.parse_args(argv)
     if not args.command:

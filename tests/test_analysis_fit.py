@@ -1,4 +1,4 @@
-"""Power-law fit, Beta forecast and FLOPs formula."""
+"""Power-law fit, Beta fit and FLOPs formula (forecasters: test_analysis_forecast.py)."""
 import math
 
 import numpy as np
@@ -6,8 +6,7 @@ import pytest
 
 from analysis.compute import axes_at, flops_per_token, measured_gpu_hours, problem_costs, span_flops
 from analysis.fit import fit_power_law, power_law_coverage
-from analysis.forecast import beta_coverage, fit_beta, forecast_check
-from analysis.passk import coverage_curve
+from analysis.forecast import beta_coverage, fit_beta
 
 
 @pytest.mark.parametrize("a,b", [(-5.0, -0.3), (-2.0, -0.6), (-8.0, -0.19)])
@@ -52,16 +51,6 @@ def test_fit_beta_recovers_parameters():
     fit = fit_beta(np.full(4000, 200), c)
     assert fit["alpha"] == pytest.approx(0.3, rel=0.1)
     assert fit["beta"] == pytest.approx(5.0, rel=0.2)
-
-
-def test_forecast_check_on_beta_population():
-    rng = np.random.default_rng(2)
-    p = rng.beta(0.4, 3.0, size=500)
-    n = np.full(500, 2000)
-    c = rng.binomial(n, p)
-    out = forecast_check(n, c, m=100, repeats=3)
-    assert out["truth"] == pytest.approx(coverage_curve(n, c)[1][-1])
-    assert out["beta"]["mean_abs_error"] < 0.05
 
 
 def test_flops_formula_on_known_config():
