@@ -36,8 +36,12 @@ def load_frontier(extra=None) -> list[dict]:
                     raise CountsError(f"{path}, line {line}: score {r['score']!r} is not a number") from None
                 if not 0 <= score <= 100:
                     raise CountsError(f"{path}, line {line}: score {score} is not a percentage in [0, 100]")
+                problems = (r.get("problems") or "").strip()
+                if problems and not problems.isdigit():
+                    raise CountsError(f"{path}, line {line}: problems {problems!r} is not a whole number "
+                                      "(how many problems the score was measured on; leave it empty if unknown)")
                 rows.append({"model": r["model"], "benchmark": r["benchmark"], "score": score / 100.0,
-                             "source": r["source"]})
+                             "source": r["source"], "problems": int(problems) if problems else None})
     return rows
 
 

@@ -22,11 +22,29 @@ def _x(curve: dict, axis: str):
     return np.asarray(curve["compute"][axis], dtype=float)
 
 
+def spread(values, gap: float, low: float = 0.0, high: float = 1.0) -> list[float]:
+    """Label positions as close to `values` as possible, in the same order, at least `gap`
+    apart and within [low, high]: frontier scores are often within a point of each other."""
+    order = np.argsort(values, kind="stable")
+    pos = np.asarray(values, dtype=float)[order].copy()
+    for i in range(1, len(pos)):
+        pos[i] = max(pos[i], pos[i - 1] + gap)
+    if len(pos) and pos[-1] > high:          # pushed past the top: shift the stack down
+        pos -= pos[-1] - high
+        for i in range(len(pos) - 2, -1, -1):
+            pos[i] = min(pos[i], pos[i + 1] - gap)
+    pos = np.maximum(pos, low)
+    out = np.empty_like(pos)
+    out[order] = pos
+    return out.tolist()
+
+
 def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict] | None = None,
-                  axes: list[str] | None = None) -> list[str]:
+                  axes: list[str] | None = None, caption: str = "") -> list[str]:
     """Draw one panel per axis; each curve dict holds label, k, pass_at_k, ci_low, ci_high and
     optionally fit {a, b}, forecast {k, coverage}, vote {k, vote_at_k}, compute {flops, dollars}.
-    Returns the written paths (PNG first)."""
+    Frontier lines are labelled at the right edge, spread so no two labels overlap; `caption`
+    goes under the panels. Returns the written paths (PNG first)."""
     if axes is None:
         axes = ["k"] + [a for a in ("flops", "dollars") if all(a in (c.get("compute") or {}) for c in curves)]
     fig, panels = plt.subplots(1, len(axes), figsize=(6.2 * len(axes), 4.6), squeeze=False)
@@ -61,11 +79,17 @@ def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict
             if axis == "k" and vote and vote.get("k"):
                 ax.plot(vote["k"], vote["vote_at_k"], color=col, ls=(0, (1, 1)), lw=1.5,
                         label="majority vote@k" if single or i == 0 else None)
-        for j, fr in enumerate(frontier or []):
+        frontier = frontier or []
+        label_y = spread([fr["score"] for fr in frontier], gap=0.045, low=0.03, high=0.99)
+        for fr, ly in zip(frontier, label_y):
             ax.axhline(fr["score"], color="0.3", ls="-", lw=0.8, alpha=0.8)
-            ax.annotate(f"{fr['model']} (1 sample): {100 * fr['score']:.1f}%", (0.01, fr["score"]),
-                        xycoords=("axes fraction", "data"), textcoords="offset points", xytext=(0, 2),
-                        fontsize=7, color="0.25")
+            ax.annotate(f"{fr['model']}: {100 * fr['score']:.1f}%", xy=(1.0, fr["score"]), xytext=(0.985, ly),
+                        xycoords=("axes fraction", "data"), textcoords=("axes fraction", "data"), ha="right",
+                        va="center", fontsize=7, color="0.2",
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+                        arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6} if abs(ly - fr["score"]) > 0.01
+                        else None)
+        for fr in frontier:
             for cross in fr.get("crossovers", []):
                 xv = cross.get("k") if axis == "k" else cross.get(axis)
                 if xv is not None and cross.get("observed"):
@@ -78,7 +102,9 @@ def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(0.0, 0.42), framealpha=0.9)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    if caption:
+        fig.text(0.01, 0.01, caption, fontsize=8, color="0.25", ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.07 * (caption.count("\n") + 1) if caption else 0, 1, 1))
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -179,12 +179,30 @@ def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, benchmark: str | N
     return rep
 
 
+def plot_caption(rep: dict) -> str:
+    """What the plot measured (task, problems, samples per problem) and, when frontier lines are
+    drawn, where their scores come from: usually the whole benchmark, not this subset."""
+    task = rep.get("benchmark") or "?"
+    n = rep.get("samples_per_problem")
+    line = f"{task}: {rep.get('num_problems')} problems, n = {n} samples each; band: 95% bootstrap over problems"
+    published = [fr for fr in rep.get("frontier") or [] if fr.get("benchmark")]
+    if published:
+        sizes = sorted({fr["problems"] for fr in published if fr.get("problems")})
+        where = (f"the full {published[0]['benchmark']} set ({', '.join(map(str, sizes))} problems)" if sizes
+                 else f"{published[0]['benchmark']} as published")
+        same = sizes == [rep.get("num_problems")]
+        line += (f"\nFrontier lines: single-sample scores published for {where}"
+                 + ("" if same else f", not these {rep.get('num_problems')}: compare levels, not crossovers exactly"))
+    return line
+
+
 def write_outputs(rep: dict, out_dir, title: str = "", stem: str = "coverage") -> dict:
     """Draw the plots and write report.json next to them."""
     out_dir = Path(out_dir)
     curve = dict(rep["coverage"], label=rep.get("model", "coverage"), fit=rep.get("fit"),
                  compute=rep.get("compute"), forecast=rep.get("forecast_curve"), vote=rep.get("vote"))
-    paths = plot_coverage([curve], out_dir / stem, title=title, frontier=rep.get("frontier"))
+    paths = plot_coverage([curve], out_dir / stem, title=title, frontier=rep.get("frontier"),
+                          caption=plot_caption(rep))
     rep["plot"] = paths[0]
     rep["plots"] = paths
     (out_dir / "report.json").write_text(json.dumps(rep, indent=1))

@@ -122,7 +122,10 @@ def actor_kill(args, base: Path) -> None:
         ray.kill(ray.get_actor("engine-0"))
 
     threading.Thread(target=killer, daemon=True).start()
-    stats = sample(reqs, str(out), model=resolve_model(EMBEDDED), sampling={"temperature": 0.8, "max_tokens": 128},
+    from experiments.rundir import SAMPLES_SCHEMA, write_shard
+
+    stats = sample(reqs, sink=lambda rows: write_shard(out / "samples", rows, SAMPLES_SCHEMA),
+                   model=resolve_model(EMBEDDED), sampling={"temperature": 0.8, "max_tokens": 128},
                    engine_args={"enforce_eager": True, "max_model_len": 1024}, seed=args.seed, unit_size=4,
                    kv_cache_gib=1, flush_s=1.0, progress=False)
     ray.shutdown()
