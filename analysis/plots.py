@@ -29,8 +29,8 @@ def spread(values, gap: float, low: float = 0.0, high: float = 1.0) -> list[floa
     pos = np.asarray(values, dtype=float)[order].copy()
     for i in range(1, len(pos)):
         pos[i] = max(pos[i], pos[i - 1] + gap)
-    if len(pos) and pos[-1] > high:          # pushed past the top: shift the stack down
-        pos -= pos[-1] - high
+    if len(pos) and pos[-1] > high:          # pushed past the top: lower the top of the stack only
+        pos[-1] = high
         for i in range(len(pos) - 2, -1, -1):
             pos[i] = min(pos[i], pos[i + 1] - gap)
     pos = np.maximum(pos, low)

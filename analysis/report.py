@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bootstrap import bootstrap_coverage
+from .intervals import bootstrap_coverage
 from .compute import axes_at, measured_gpu_hours, problem_costs
 from .counts import read_counts
 from .firstk import UNSOLVED, bootstrap_first_k, first_k_curve, first_success, k_limit
@@ -16,7 +16,7 @@ from .frontier import attach_frontier, frontier_for, load_frontier, measured_sco
 from .passk import coverage_curve, validate_counts
 from .plots import plot_coverage
 from .rundir import RunError, read_run
-from .vote import vote_curve
+from .selection import default_ks, vote_at_k
 
 FIRST_K_RULE = ("solve mode: sampling stopped on success, so coverage at k is the share of problems solved "
                 "within their first k samples, for k up to the fewest attempts of an unsolved problem")
@@ -94,6 +94,20 @@ def forecast_report(n, c, reach: int = 100, method: str = "power_law", num_boot:
     return out
 
 
+def vote_curve(run: dict, seed: int = 0) -> dict | None:
+    """Majority vote@k over the extracted answers (Monte Carlo, analysis.selection), or None
+    when no verdict carries an answer."""
+    if run.get("extracted_answer") is None:
+        return None
+    ks = default_ks(int(run["n"].min()))
+    out = vote_at_k(run["group"], run["extracted_answer"], run["correct"], ks, seed=seed)
+    if out is None:
+        return None
+    return {"k": ks.tolist(), "vote_at_k": out["accuracy"].tolist(), "stderr": out["stderr"].tolist(),
+            "rule": f"majority of extracted answers; ties split evenly; Monte Carlo, {out['draws']} random orders of "
+                    f"each problem's samples, seed {out['seed']}; stderr is the standard error of the mean"}
+
+
 def gpus_per_engine(cfg: dict) -> float:
     """GPUs each engine held: [pricing] gpus_per_worker if set, else what the engines reported
     ([model_info] gpus_per_engine: tensor_parallel_size on GPUs), else 1 (a CPU engine's hours
@@ -168,7 +182,7 @@ def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, benchmark: str | N
         rep["compute"]["gpu_hours_measured"] = hours
         if "dollars" not in rep["compute"]:
             rep["notes"].append("no price and no measured time; dollar axis omitted")
-    vote = None if solve else vote_curve(run["group"], run["extracted_answer"], run["correct"], seed=seed)
+    vote = None if solve else vote_curve(run, seed)
     if vote is not None:
         rep["vote"] = vote
     rep["benchmark"] = benchmark or _benchmark(cfg)

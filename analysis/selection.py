@@ -9,12 +9,13 @@ accuracy is averaged over problems.
   tied samples with a samples strictly below holds the subset's top with probability
   (C(a + t, k) - C(a, k)) / C(n, k), shared evenly among its t members.
 - vote_at_k(answer, weight): the answer with the most samples (or the largest sum of weights,
-  for a score-weighted vote) is picked; a tie is broken uniformly at random; samples with no
-  answer abstain, and all-abstain is wrong. No closed form is known to us for many distinct
-  answers, so this is Monte Carlo: `draws` random orders of each problem's samples, whose
-  first k samples are a uniform k-subset for every k at once, with a fixed seed and a stated
-  standard error. Counting a prefix for all draws is one bincount, so a problem with
-  thousands of distinct answers costs no more than one with two.
+  for a score-weighted vote) is picked; a tie is broken uniformly at random (weighted sums
+  within 1e-9, relative, are tied); samples with no answer abstain, and all-abstain is wrong.
+  No closed form is known to us for many distinct answers, so this is Monte Carlo: `draws`
+  random orders of each problem's samples, whose first k samples are a uniform k-subset for
+  every k at once, with a fixed seed and a stated standard error. Counting a prefix for all
+  draws is one bincount, so a problem with thousands of distinct answers costs no more than
+  one with two.
 """
 from __future__ import annotations
 
@@ -103,7 +104,10 @@ def _vote_problem(codes, weights, colors, right, ks, draws, rng) -> np.ndarray:
         present[:, 0] = False              # abstentions do not vote
         tot = np.where(present, tot, -np.inf)
         best = tot.max(axis=1)
-        winners = (tot == best[:, None]) & present
+        if w is None:
+            winners = (tot == best[:, None]) & present
+        else:  # sums of float scores: equal up to rounding counts as a tie
+            winners = (tot >= best[:, None] - 1e-9 * np.maximum(1.0, np.abs(best))[:, None]) & present
         out[i] = (winners & right).sum(axis=1) / np.maximum(winners.sum(axis=1), 1)
     return out
 

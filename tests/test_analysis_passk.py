@@ -5,7 +5,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from analysis.bootstrap import bootstrap_coverage
+from analysis.intervals import bootstrap_coverage
 from analysis.forecast import beta_coverage
 from analysis.passk import CountsError, coverage_curve, pass_at_k_matrix
 

@@ -64,14 +64,14 @@ def test_vote_curve_present_and_bounded_by_coverage(tmp_path):
 
 
 def test_vote_exact_cases():
-    from analysis.vote import vote_curve
+    from analysis.selection import vote_at_k
     # problem 0: 6 wrong "x", 4 right "y"; problem 1: all right "z"; problem 2: no answers at all
     group = [0] * 10 + [1] * 10 + [2] * 10
     answers = ["x"] * 6 + ["y"] * 4 + ["z"] * 10 + [None] * 10
     correct = [False] * 6 + [True] * 4 + [True] * 10 + [False] * 10
-    out = vote_curve(group, answers, correct, ks=[10])
-    assert out["vote_at_k"] == [pytest.approx(1 / 3)]
-    assert vote_curve([0, 0], [None, None], [False, True]) is None
+    out = vote_at_k(group, answers, correct, ks=[10])
+    assert out["accuracy"].tolist() == [pytest.approx(1 / 3)] and out["stderr"][0] == 0
+    assert vote_at_k([0, 0], [None, None], [False, True], ks=[1]) is None
 
 
 def test_duplicate_sample_rows_count_once(tmp_path):
@@ -198,3 +198,28 @@ def test_duplicate_rows_keep_the_first_written(tmp_path):
     pq.write_table(wrong, run / "verdicts" / "part-00000.parquet")   # now first: it wins
     pq.write_table(t, run / "verdicts" / "part-00001.parquet")
     assert analyze_run(run, num_boot=10)["total_correct"] == 0
+
+
+def test_frontier_labels_never_overlap_and_keep_their_order():
+    from analysis.plots import spread
+
+    scores = [0.920, 0.902, 0.890, 0.40, 0.99]
+    pos = spread(scores, gap=0.045, low=0.03, high=0.99)
+    order = np.argsort(scores)
+    assert np.all(np.diff(np.asarray(pos)[order]) >= 0.045 - 1e-12)   # apart, same order as the scores
+    assert min(pos) >= 0.03 and max(pos) <= 0.99 + 1e-12
+    assert pos[3] == pytest.approx(0.40)                                # a lone label stays on its line
+    assert spread([0.5], 0.05) == [0.5]
+
+
+def test_caption_says_what_was_measured_and_where_frontier_scores_come_from(tmp_path):
+    run = make_run(tmp_path / "run", {"a": [True, False], "b": [False, False]},
+                   config=CONFIG + '\n[task]\nname = "humaneval"\n')
+    rep = analyze_run(run, num_boot=10)
+    from analysis.report import plot_caption
+
+    cap = plot_caption(rep)
+    assert cap.startswith("humaneval: 2 problems, n = 2 samples each")
+    assert "full HumanEval set (164 problems), not these 2" in cap
+    rep["frontier"] = []
+    assert "Frontier" not in plot_caption(rep)
