@@ -175,6 +175,8 @@ def stage_sample(run_dir, progress: bool = True, verification: "Verification | N
         requests = []
     sampling = {"temperature": float(s["temperature"]), "top_p": float(s["top_p"]), "top_k": s["top_k"],
                 "max_tokens": s["max_tokens"]}
+    if s["logprobs"]:  # the sampled tokens' log-probabilities only: each sample's total and mean
+        sampling["logprobs"] = 0
     if s["stop"]:
         sampling["stop"] = list(s["stop"])
     engine_args = {"enforce_eager": e["enforce_eager"], "dtype": e["dtype"],

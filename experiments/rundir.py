@@ -42,6 +42,8 @@ SAMPLES_SCHEMA = pa.schema([
     ("elapsed_s", pa.float64()),     # the sample's share of its engine's busy time
     ("engine", pa.string()),         # which engine drew it: engine-<slot>[.<restart>]
     ("engine_seed", pa.int64()),     # that engine's random stream
+    ("cumulative_logprob", pa.float64()),  # sum of the sampled tokens' log-probabilities (null if not asked)
+    ("mean_logprob", pa.float64()),        # the same per token
 ])
 VERDICTS_SCHEMA = pa.schema([("problem_id", pa.string()), ("sample_index", pa.int64()), ("correct", pa.bool_()),
                              ("extracted_answer", pa.string()), ("detail", pa.string())])

@@ -96,8 +96,12 @@ class Engine:
                                    "\"off\" (each engine's own seed still gives it a distinct random stream)")
         self._params = SamplingParams
         # Only finished samples are read, so the engine need not build a partial output per
-        # sequence per step (as LLM.generate does, too).
+        # sequence per step (as LLM.generate does, too). `logprobs: 0` asks for the sampled
+        # tokens' log-probabilities only (a sample's total and mean are recorded, for selection
+        # by likelihood), kept in vLLM's flat container.
         self.sampling = dict(sampling, output_kind=RequestOutputKind.FINAL_ONLY)
+        if self.sampling.get("logprobs") == 0:
+            self.sampling["flat_logprobs"] = True
         self.per_sample_seeds = per_sample_seeds
         self.seed = int(seed)
         self.name = name or "engine"
@@ -170,6 +174,9 @@ class Engine:
                 "completion_tokens": len(comp.token_ids), "finish_reason": comp.finish_reason or "unknown",
                 "worker": self.host, "engine": self.name, "engine_seed": self.seed,
                 "elapsed_s": share * (len(comp.token_ids) + 1),
+                "cumulative_logprob": comp.cumulative_logprob,
+                "mean_logprob": (comp.cumulative_logprob / len(comp.token_ids)
+                                 if comp.cumulative_logprob is not None and comp.token_ids else None),
             })
         return rows
 

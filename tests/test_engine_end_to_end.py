@@ -71,6 +71,9 @@ def test_samples_verdicts_report_and_plot(run):
     for r in samples:
         assert r["prompt_tokens"] > 20 and 0 < r["completion_tokens"] <= 96
         assert r["finish_reason"] in ("stop", "length") and r["elapsed_s"] > 0 and r["worker"]
+        # the sampled tokens' log-probabilities, total and per token
+        assert r["cumulative_logprob"] < 0 and r["mean_logprob"] == pytest.approx(
+            r["cumulative_logprob"] / r["completion_tokens"])
         if r["finish_reason"] == "length":
             assert r["completion_tokens"] == 96
     assert len({r["seed"] for r in samples}) == 8
