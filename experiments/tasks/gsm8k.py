@@ -53,7 +53,8 @@ def load(source: str, options: dict) -> list[dict]:
 
 def examples(source: str, shots_source: str) -> list[dict]:
     rows = train_rows("gsm8k", source, shots_source, config="main")
-    return [{"id": f"train/{i}", "text": q, "answer": a} for i, (q, a) in enumerate(_rows(rows, shots_source or source))]
+    where = shots_source or f"the train split beside {source}"
+    return [{"id": f"train/{i}", "text": q, "answer": a} for i, (q, a) in enumerate(_rows(rows, where))]
 
 
 def render(problem: dict, shots: list[dict]) -> tuple[list[dict], str]:
