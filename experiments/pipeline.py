@@ -163,9 +163,12 @@ def stage_sample(run_dir, progress: bool = True, verification: "Verification | N
 
     tok = AutoTokenizer.from_pretrained(model_path)
     # Token ids rather than text: the rendered template already holds any BOS token, and
-    # letting the engine tokenize again would add a second one for some tokenizers.
+    # letting the engine tokenize again would add a second one for some tokenizers. A raw
+    # prompt gets the tokenizer's own special tokens (Llama-3's BOS), as a server's
+    # completions endpoint adds them, and as the paper's raw prompts had them.
+    special = cfg["task"]["prompt"] == "raw"
     requests = [{"problem_id": p["problem_id"], "n": s["n"],
-                 "prompt_token_ids": tok(p["prompt"], add_special_tokens=False)["input_ids"]} for p in problems]
+                 "prompt_token_ids": tok(p["prompt"], add_special_tokens=special)["input_ids"]} for p in problems]
     connect(cfg)
     own = verification is None and cfg["budget"]["mode"] == "solve"
     if own:
