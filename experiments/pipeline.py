@@ -146,6 +146,14 @@ def connect(cfg: dict) -> None:
 # Stages
 
 
+def prompt_token_ids(tok, prompt: str, style: str) -> list[int]:
+    """Token ids rather than text: a rendered chat template already holds any BOS token, and
+    letting the engine tokenize again would add a second one for some tokenizers. A raw prompt
+    gets the tokenizer's own special tokens (Llama-3's BOS), as a server's completions endpoint
+    adds them and as the paper's raw prompts had them."""
+    return tok(prompt, add_special_tokens=style == "raw")["input_ids"]
+
+
 def stage_sample(run_dir, progress: bool = True, verification: "Verification | None" = None) -> dict:
     """Draw every missing sample into run_dir/samples."""
     cfg = read_run_config(run_dir)
@@ -162,13 +170,8 @@ def stage_sample(run_dir, progress: bool = True, verification: "Verification | N
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_path)
-    # Token ids rather than text: the rendered template already holds any BOS token, and
-    # letting the engine tokenize again would add a second one for some tokenizers. A raw
-    # prompt gets the tokenizer's own special tokens (Llama-3's BOS), as a server's
-    # completions endpoint adds them, and as the paper's raw prompts had them.
-    special = cfg["task"]["prompt"] == "raw"
     requests = [{"problem_id": p["problem_id"], "n": s["n"],
-                 "prompt_token_ids": tok(p["prompt"], add_special_tokens=special)["input_ids"]} for p in problems]
+                 "prompt_token_ids": prompt_token_ids(tok, p["prompt"], cfg["task"]["prompt"])} for p in problems]
     connect(cfg)
     own = verification is None and cfg["budget"]["mode"] == "solve"
     if own:

@@ -119,3 +119,12 @@ def test_a_prepared_run_records_and_sends_what_it_used(tmp_path, server):
     explicit = dict(cfg, sampling=dict(cfg["sampling"], stop=["\n\n"]))
     with pytest.raises(ConfigError, match="sampling.stop"):
         pipeline.prepare(config.check(explicit, "other"), run)
+
+
+def test_raw_prompts_keep_the_tokenizers_bos():
+    class Tok:  # a Llama-3-like tokenizer: BOS id 1 when special tokens are added
+        def __call__(self, text, add_special_tokens=True):
+            return {"input_ids": ([1] if add_special_tokens else []) + [len(w) + 2 for w in text.split()]}
+
+    assert pipeline.prompt_token_ids(Tok(), "Question: hi\nAnswer:", "raw") == [1, 11, 4, 9]
+    assert pipeline.prompt_token_ids(Tok(), "<|begin_of_text|>hi", "chat") == [21]
