@@ -1,10 +1,15 @@
 """Experiment configs: TOML in, checked and filled with defaults, TOML out.
 
 A config names one experiment. Everything that changes the samples (model, task, prompt,
-sampling parameters other than `n`, seed, budget mode) is its identity; a run directory refuses a config
-whose identity differs from the one it was started with, so a directory never mixes two
-experiments. `n`, `limit`, engine and verifier settings may change between runs: raising `n`
-or `limit` adds only the missing samples.
+few-shot draw, subset seed, sampling parameters other than `n`, seed, budget mode) is its
+identity; a run directory refuses a config whose identity differs from the one it was started
+with, so a directory never mixes two experiments. `n`, `limit`, `subset`, engine and verifier
+settings may change between runs: raising `n`, `limit` or `subset` adds only the missing
+samples (a seeded subset of 32 is the first 32 of the subset of 128; see experiments/tasks).
+
+Left out, [sampling] stop is the task's default for the prompt style and task-specific keys
+(task.time_buffer) take the task's default; experiments.tasks.resolve fills both in before a
+run starts, and the run directory's config.toml records them.
 """
 from __future__ import annotations
 
@@ -22,10 +27,11 @@ class ConfigError(ValueError):
 # section -> key -> (type(s), default); a default of ... means required.
 SCHEMA: dict[str, dict[str, tuple]] = {
     "": {"name": (str, ...), "model": (str, ...), "seed": (int, 0), "backend": (str, "vllm")},
-    "task": {"name": (str, ...), "source": (str, ""), "limit": (int, 0), "shots": (int, 0),
-             "prompt": (str, "chat")},
+    "task": {"name": (str, ...), "source": (str, ""), "limit": (int, 0), "subset": (int, 0),
+             "subset_seed": (int, 0), "shots": (int, 0), "shots_seed": (int, 0), "shots_source": (str, ""),
+             "prompt": (str, "chat"), "time_buffer": ((int, float), None)},
     "sampling": {"n": (int, ...), "temperature": ((int, float), 1.0), "top_p": ((int, float), 1.0),
-                 "top_k": (int, -1), "max_tokens": (int, 512), "stop": (list, []),
+                 "top_k": (int, -1), "max_tokens": (int, 512), "stop": (list, None),
                  "logprobs": (bool, True)},
     "engine": {"num_engines": (int, 1), "kv_cache_gib": (int, 2), "enforce_eager": (bool, False),
                "max_model_len": (int, 0), "dtype": (str, "auto"), "tensor_parallel_size": (int, 1),
@@ -44,7 +50,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
 # Written by the pipeline into the run directory's copy; accepted there, never required.
 RECORDS = ("model_info", "versions", "resolved")
 IDENTITY = (("", "model"), ("", "seed"), ("", "backend"), ("task", "name"), ("task", "source"),
-            ("task", "shots"), ("task", "prompt"), ("sampling", "temperature"), ("sampling", "top_p"),
+            ("task", "subset_seed"), ("task", "shots"), ("task", "shots_seed"), ("task", "shots_source"),
+            ("task", "prompt"), ("sampling", "temperature"), ("sampling", "top_p"),
             ("sampling", "top_k"), ("sampling", "max_tokens"), ("sampling", "stop"), ("budget", "mode"))
 BACKENDS = ("vllm", "openai")
 BUDGET_MODES = ("uniform", "solve")
@@ -110,10 +117,13 @@ def _check_values(cfg: dict, where: str) -> None:
         bad("sampling.temperature", f"= {s['temperature']} must be >= 0")
     if not 0 < s["top_p"] <= 1:
         bad("sampling.top_p", f"= {s['top_p']} must be in (0, 1]")
-    if not all(isinstance(x, str) for x in s["stop"]):
-        bad("sampling.stop", "must be a list of strings")
-    if cfg["task"]["limit"] < 0 or cfg["task"]["shots"] < 0:
-        bad("task.limit / task.shots", "must be >= 0 (0 means all problems / zero-shot)")
+    if not all(isinstance(x, str) and x for x in s.get("stop") or []):
+        bad("sampling.stop", "must be a list of non-empty strings")
+    t = cfg["task"]
+    if t["limit"] < 0 or t["subset"] < 0 or t["shots"] < 0:
+        bad("task.limit / task.subset / task.shots", "must be >= 0 (0 means all problems / all problems / zero-shot)")
+    if t.get("time_buffer") is not None and t["time_buffer"] < 0:
+        bad("task.time_buffer", f"= {t['time_buffer']} must be >= 0 seconds")
     if cfg["task"]["prompt"] not in PROMPTS:
         bad("task.prompt", f"= {cfg['task']['prompt']!r} must be one of {', '.join(PROMPTS)}")
     if cfg["backend"] not in BACKENDS:

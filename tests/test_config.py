@@ -33,7 +33,17 @@ def test_defaults_and_round_trip(tmp_path):
 
 def test_shipped_configs_load():
     names = {config.load(p)["task"]["name"] for p in CONFIGS.glob("*.toml")}
-    assert {"humaneval", "gsm8k"} <= names
+    assert {"humaneval", "gsm8k", "math500", "codecontests"} <= names
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_config_passes_validation(path):
+    from experiments import tasks
+
+    cfg = tasks.resolve(config.load(path))  # the task's own checks too (shots, task options)
+    if path.stem.startswith("paper-"):
+        assert cfg["name"] == path.stem
+    assert isinstance(cfg["sampling"]["stop"], list)
 
 
 @pytest.mark.parametrize("text, words", [
@@ -49,6 +59,11 @@ def test_shipped_configs_load():
     (GOOD + '\n[engine]\nper_sample_seeds = "yes"\n', ["per_sample_seeds"]),
     (GOOD.replace('model = "embedded:smollm2-135m-instruct"', 'model = "m"\nbackend = "openai"'), ["base_url"]),
     (GOOD.replace("[task]", "[task\n"), ["invalid TOML"]),
+    (GOOD.replace("limit = 2", "subset = -1"), ["task.subset", ">= 0"]),
+    (GOOD.replace("limit = 2", "subset = 1.5"), ["task.subset", "int"]),
+    (GOOD.replace("limit = 2", "time_buffer = -1"), ["task.time_buffer", ">= 0"]),
+    (GOOD.replace("limit = 2", 'shots_seed = "0"'), ["task.shots_seed", "int"]),
+    (GOOD.replace("temperature = 0.8", 'stop = ["a", ""]'), ["sampling.stop", "non-empty strings"]),
 ])
 def test_mistakes_are_named(tmp_path, text, words):
     with pytest.raises(config.ConfigError) as err:
@@ -68,6 +83,15 @@ def test_identity_ignores_n_but_not_temperature(tmp_path):
     assert config.differences(a, _load(tmp_path, GOOD.replace("n = 4", "n = 64"))) == []
     diff = config.differences(a, _load(tmp_path, GOOD.replace("0.8", "1.0")))
     assert diff == ["sampling.temperature: 0.8 in the run, 1.0 now"]
+
+
+def test_identity_keeps_the_draws_but_not_the_sizes(tmp_path):
+    a = _load(tmp_path, GOOD.replace("limit = 2", "subset = 32"))
+    assert config.differences(a, _load(tmp_path, GOOD.replace("limit = 2", "subset = 128"))) == []
+    assert config.differences(a, _load(tmp_path, GOOD.replace("limit = 2", "subset = 32\nsubset_seed = 1"))) == [
+        "task.subset_seed: 0 in the run, 1 now"]
+    assert config.differences(a, _load(tmp_path, GOOD.replace("limit = 2", "subset = 32\nshots_seed = 2"))) == [
+        "task.shots_seed: 0 in the run, 2 now"]
 
 
 def test_strings_survive_toml_escaping():

@@ -83,7 +83,8 @@ def make_solve_run(root: Path, cfg: dict, samples: dict) -> Path:
     ids = list(samples)
     pq.write_table(pa.table({"problem_id": ids, "task": ["gsm8k"] * len(ids), "prompt": ["q"] * len(ids),
                              "reference": [json.dumps({"answer": "18"})] * len(ids),
-                             "verifier": ["gsm8k"] * len(ids)}, schema=PROBLEMS_SCHEMA), root / "problems.parquet")
+                             "verifier": ["gsm8k"] * len(ids), "source_index": list(range(len(ids)))},
+                            schema=PROBLEMS_SCHEMA), root / "problems.parquet")
     rows = [{"problem_id": pid, "sample_index": i, "seed": i, "text": text, "prompt_tokens": 5,
              "completion_tokens": 3, "finish_reason": "stop", "worker": "w", "elapsed_s": 0.1}
             for pid, texts in samples.items() for i, text in enumerate(texts)]

@@ -6,9 +6,9 @@ import re
 from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
 
-from . import code, math_answer, pool
+from . import code, codecontests, math_answer, pool
 
-KINDS = ("humaneval", "mbpp", "stdio", "gsm8k", "math")
+KINDS = ("humaneval", "mbpp", "stdio", "codecontests", "gsm8k", "math")
 
 
 def check_one(kind: str, text: str, ref: dict, timeout: float) -> tuple[bool, str | None, str]:
@@ -23,6 +23,8 @@ def check_one(kind: str, text: str, ref: dict, timeout: float) -> tuple[bool, st
         ok, detail = code.check_mbpp(text, ref, timeout)
     elif kind == "stdio":
         ok, detail = code.check_stdio(text, ref, timeout)
+    elif kind == "codecontests":
+        ok, detail = codecontests.check_codecontests(text, ref, timeout)
     else:
         return False, None, f"unknown verifier {kind!r}"
     return ok, None, detail
