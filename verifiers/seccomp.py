@@ -146,21 +146,38 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def install(arch: str | None = None) -> None:
-    """Apply the filter to this process (and everything it starts). Sets no_new_privs, which
-    an unprivileged process needs for this. Raises OSError if the kernel refuses."""
+_libc = ctypes.CDLL(None, use_errno=True)
+_prctl = _libc.prctl
+_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+
+def compiled(arch: str | None = None):
+    """The filter for this machine, ready to apply (a zygote builds it once), or None where
+    there is no filter for the architecture."""
     arch = arch or machine()
     if arch is None:
-        raise OSError(errno.ENOSYS, f"no seccomp filter for {platform.machine()}")
+        return None
     ins = program(arch)
     raw = b"".join(struct.pack("<HBBI", *i) for i in ins)
     buf = ctypes.create_string_buffer(raw, len(raw))
-    prog = _SockFprog(len(ins), ctypes.addressof(buf))
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+    return buf, _SockFprog(len(ins), ctypes.addressof(buf))
+
+
+def apply(filt) -> None:
+    """Apply a `compiled` filter to this process (and everything it starts from now on). Sets
+    no_new_privs, which an unprivileged process needs for this. OSError if the kernel refuses."""
+    _, prog = filt
+    if _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         e = ctypes.get_errno()
         raise OSError(e, "prctl(PR_SET_NO_NEW_PRIVS)")
-    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0) != 0:
+    if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0) != 0:
         e = ctypes.get_errno()
         raise OSError(e, "prctl(PR_SET_SECCOMP)")
+
+
+def install(arch: str | None = None) -> None:
+    """Build and apply the filter for `arch` (default: this machine's)."""
+    filt = compiled(arch)
+    if filt is None:
+        raise OSError(errno.ENOSYS, f"no seccomp filter for {platform.machine()}")
+    apply(filt)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import shutil
 import sys
 
 CLONE_NEWNS = 0x00020000
@@ -115,9 +116,10 @@ def skeleton_sources() -> list[str]:
     return [s for s in srcs if os.path.lexists(s)]
 
 
-def build_skeleton(root: str) -> None:
+def build_skeleton(root: str, tmpfs_mb: int) -> None:
     """A read-only tree at `root` (inside our own mount namespace): the skeleton sources, a few
-    devices, an empty /sandbox for each candidate's tmpfs, benchmark packages hidden."""
+    devices, benchmark packages hidden, and a size-limited tmpfs at /sandbox (also /tmp), the
+    only writable place, emptied after every candidate (`clear_sandbox`)."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("monkeys-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
     for src in sorted(skeleton_sources(), key=len):
@@ -134,16 +136,30 @@ def build_skeleton(root: str) -> None:
     if not os.path.lexists(root + "/tmp"):  # taken when the interpreter itself lives under /tmp
         os.symlink("/sandbox", root + "/tmp")
     mount(None, root, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    mount("monkeys-work", root + "/sandbox", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_mb}m,mode=1777")
+
+
+def clear_sandbox(root: str) -> None:
+    """Remove everything a candidate left in /sandbox (run once all its processes are gone).
+    Symbolic links are removed, never followed."""
+    base = root + "/sandbox"
+    with os.scandir(base) as it:
+        entries = list(it)
+    for e in entries:
+        try:
+            if e.is_dir(follow_symlinks=False):
+                shutil.rmtree(e.path, ignore_errors=True)
+            else:
+                os.unlink(e.path)
+        except OSError:
+            pass
 
 
 # ------------------------------------------------------------------------- one candidate
 
-def candidate_mounts(root: str, level: str, uid: int, tmpfs_mb: int) -> None:
-    """A mount namespace of the candidate's own with a fresh, size-limited tmpfs as /sandbox,
-    and a fresh IPC namespace (no System V object of an earlier candidate is reachable)."""
-    unshare(CLONE_NEWNS | CLONE_NEWIPC)
-    owner = f",uid={uid},gid={uid}" if level == "full" else ""
-    mount("monkeys-work", root + "/sandbox", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_mb}m,mode=700{owner}")
+def fresh_ipc() -> None:
+    """A new IPC namespace: no System V object or POSIX queue of an earlier candidate."""
+    unshare(CLONE_NEWIPC)
 
 
 def set_limits(timeout: float, limits: dict, nproc: bool) -> None:

@@ -46,6 +46,7 @@ from . import cgroups, seccomp, walls
 
 _fork_gil = ctypes.PyDLL(None, use_errno=True).fork  # PyDLL: called with the GIL held
 _fork_gil.restype = ctypes.c_int
+_FILTER = seccomp.compiled()  # built once; each candidate only installs it
 
 
 def _send(sock: socket.socket, msg: dict) -> None:
@@ -64,7 +65,7 @@ def main() -> None:
     try:
         if level != "basic":
             walls.enter(level)
-            walls.build_skeleton(cfg["root"])
+            walls.build_skeleton(cfg["root"], cfg["limits"]["tmpfs_mb"])
     except OSError as e:
         _send(sock, {"op": "error", "why": f"{level} isolation unavailable: {e}"})
         os._exit(1)
@@ -156,6 +157,8 @@ def _serve(sock: socket.socket, cfg: dict) -> None:
             shutil.rmtree(workdir, ignore_errors=True)
         if ended is None:
             return
+        if cfg["level"] != "basic":
+            walls.clear_sandbox(cfg["root"])
         _send(sock, ended)
 
 
@@ -181,9 +184,11 @@ def _candidate(fds: list, msg: dict, cfg: dict, workdir: str | None) -> None:
         level, limits, uid = cfg["level"], cfg["limits"], cfg["uid"]
         os.setsid()
         if level != "basic":
-            walls.candidate_mounts(cfg["root"], level, uid, limits["tmpfs_mb"])
+            walls.fresh_ipc()
         try:
-            walls.write("/proc/self/oom_score_adj", "1000")  # first in line for any OOM killer
+            fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+            os.write(fd, b"1000")  # first in line for any OOM killer
+            os.close(fd)
         except OSError:
             pass
         os.dup2(in_fd, 0)
@@ -200,11 +205,10 @@ def _candidate(fds: list, msg: dict, cfg: dict, workdir: str | None) -> None:
         walls.set_limits(float(msg["timeout"]), limits, nproc=(level == "full" or os.geteuid() == 0) and level != "userns")
         walls.drop_privileges(level, uid)
         walls.prctl(walls.PR_SET_PDEATHSIG, signal.SIGKILL)
-        if seccomp.machine():
-            seccomp.install()
-        sys.stdin = open(0, "r", encoding="utf-8", errors="replace", closefd=False)
-        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
-        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+        if _FILTER:
+            seccomp.apply(_FILTER)
+        # sys.stdin/stdout/stderr already read and write fds 0-2; never used by the zygote, they
+        # hold nothing buffered.
         from . import inmate  # noqa: PLC0415
         inmate.serve(msg["mode"])
     except BaseException:
