@@ -104,6 +104,7 @@ class Zygote:
             self.close()
             raise OSError(why)
         self.facts = msg
+        self.seq, self.unread = 0, []
 
     def _recv(self, deadline: float) -> dict | None:
         """The next message, None if the deadline passes; ZygoteDied if the zygote is gone."""
@@ -121,29 +122,49 @@ class Zygote:
             raise ZygoteDied("the zygote closed its socket")
         return json.loads(data)
 
-    def spawn(self, mode: str, timeout: float, fds: list[int]) -> None:
+    def spawn(self, mode: str, timeout: float, fds: list[int]) -> int:
+        """Ask for a candidate process; its sequence number. Does not wait for the fork."""
+        while self.unread:  # the previous candidate's end, normally already waiting here
+            if self._ended(self.unread[0], time.monotonic() + 30) is None:
+                raise ZygoteDied("no answer to a kill request")
+        self.seq += 1
         try:
             self.sock.settimeout(10)
-            socket.send_fds(self.sock, [json.dumps({"op": "spawn", "mode": mode, "timeout": timeout}).encode()], fds)
+            msg = {"op": "spawn", "seq": self.seq, "mode": mode, "timeout": timeout}
+            socket.send_fds(self.sock, [json.dumps(msg).encode()], fds)
         except OSError as e:
             raise ZygoteDied(str(e)) from None
-        msg = self._recv(time.monotonic() + 30)
-        if msg is None or msg.get("op") != "started":
-            raise ZygoteDied("no answer to a spawn request")
+        self.unread.append(self.seq)
+        return self.seq
 
-    def wait(self, deadline: float) -> dict | None:
-        """The candidate's end ({"status", "code", "oom"}), or None if it runs past `deadline`."""
-        return self._recv(deadline)
+    def _ended(self, seq: int, deadline: float) -> dict | None:
+        while True:
+            msg = self._recv(deadline)
+            if msg is None:
+                return None
+            if msg.get("op") == "ended" and msg.get("seq") in self.unread:
+                self.unread.remove(msg["seq"])
+                if msg["seq"] == seq:
+                    return msg
 
-    def kill(self) -> dict:
-        """End the candidate (and all it started) now; its status."""
+    def wait(self, seq: int, deadline: float) -> dict | None:
+        """Candidate `seq`'s end ({"status", "code", "oom"}), or None if it runs past `deadline`."""
+        return self._ended(seq, deadline)
+
+    def kill(self, seq: int, wait: bool = True) -> dict | None:
+        """End candidate `seq` (and all it started) now; with `wait`, its status. Without, the
+        status is read (and dropped) before the next spawn: the judge need not wait for it."""
+        if seq not in self.unread:
+            return None
         try:
             self.sock.settimeout(10)
-            self.sock.send(b'{"op": "kill"}')
+            self.sock.send(json.dumps({"op": "kill", "seq": seq}).encode())
         except OSError as e:
             raise ZygoteDied(str(e)) from None
-        msg = self._recv(time.monotonic() + 30)
-        if msg is None or msg.get("op") != "ended":
+        if not wait:
+            return None
+        msg = self._ended(seq, time.monotonic() + 30)
+        if msg is None:
             raise ZygoteDied("no answer to a kill request")
         return msg
 
@@ -202,6 +223,16 @@ class Sandbox:
         self.level = z.facts["level"]
         self.zygotes[flavour] = z
         return z
+
+    def settle(self) -> None:
+        """Wait until every candidate started so far has ended and been reaped."""
+        for flavour, z in list(self.zygotes.items()):
+            try:
+                while z.unread:
+                    if z._ended(z.unread[0], time.monotonic() + 30) is None:
+                        raise ZygoteDied("no answer to a kill request")
+            except ZygoteDied:
+                self.retire(flavour)
 
     def retire(self, flavour: str) -> None:
         z = self.zygotes.pop(flavour, None)
@@ -294,19 +325,24 @@ def _program_frame(code, extra) -> bytes:
 # ---------------------------------------------------------------------------- one run
 
 class _Channel:
-    """The judge's end of the socket to one candidate."""
+    """The judge's end of the socket to one candidate. Under `_alarm` the socket blocks and
+    the alarm ends a wait at the deadline; elsewhere (not the main thread) each wait has a
+    timeout."""
 
-    def __init__(self, sock: socket.socket, deadline: float):
-        self.sock, self.deadline = sock, deadline
+    def __init__(self, sock: socket.socket, deadline: float, state: dict):
+        self.sock, self.deadline, self.state = sock, deadline, state
+        self.buf = bytearray()
 
-    def _remaining(self) -> float:
+    def _arm(self) -> None:
+        if self.state.get("alarm"):
+            return
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise JudgeTimeout()
-        return left
+        self.sock.settimeout(left)
 
     def send(self, payload: bytes) -> None:
-        self.sock.settimeout(self._remaining())
+        self._arm()
         try:
             self.sock.sendall(wire.frame(payload))
         except socket.timeout:
@@ -314,34 +350,36 @@ class _Channel:
         except OSError:
             raise CandidateGone("the candidate's process is gone") from None
 
-    def _exact(self, n: int) -> bytes | None:
-        buf = bytearray()
-        while len(buf) < n:
-            self.sock.settimeout(self._remaining())
+    def recv(self) -> bytes | None:
+        """One whole message, or None when the candidate's end is closed."""
+        need = 4
+        while True:
+            if len(self.buf) >= 4:
+                n = _LEN.unpack_from(self.buf)[0]
+                if n > wire.MAX_MESSAGE or n == 0:
+                    raise CandidateGone("a message over the size limit")
+                need = 4 + n
+                if len(self.buf) >= need:
+                    msg = bytes(self.buf[4:need])
+                    del self.buf[:need]
+                    return msg
+            self._arm()
             try:
-                chunk = self.sock.recv(min(n - len(buf), 1 << 20))
+                chunk = self.sock.recv(max(65536, need - len(self.buf)))
             except socket.timeout:
                 raise JudgeTimeout() from None
             except OSError:
                 return None
             if not chunk:
                 return None
-            buf += chunk
-        return bytes(buf)
-
-    def recv(self) -> bytes | None:
-        head = self._exact(4)
-        if head is None:
-            return None
-        n = _LEN.unpack(head)[0]
-        if n > wire.MAX_MESSAGE or n == 0:
-            raise CandidateGone("a message over the size limit")
-        return self._exact(n)
+            self.buf += chunk
 
 
 @contextlib.contextmanager
 def _alarm(deadline: float, state: dict):
-    """Interrupt Python-level work here (the trusted tests) when the deadline passes."""
+    """Interrupt whatever this thread does here (waiting for the candidate, or the trusted
+    tests looping over what it returned) when the deadline passes. Only the main thread gets
+    signals; elsewhere the channel's own timeouts bound the waits."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -350,12 +388,14 @@ def _alarm(deadline: float, state: dict):
         state["timed_out"] = True
         raise JudgeTimeout()
     old = signal.signal(signal.SIGALRM, ring)
+    state["alarm"] = True
     signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.0001))
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        state["alarm"] = False
 
 
 def _judge_unknown(obj, depth: int) -> bytes:
@@ -495,31 +535,62 @@ def run_functions(sb: Sandbox, code, test: tuple, call: tuple, entry: str | None
     raise AssertionError("unreachable")
 
 
+_NULL: list = []
+
+
+def _devnull() -> int:
+    """One /dev/null descriptor for the judge's lifetime (sent as the candidates' stdio)."""
+    if not _NULL:
+        _NULL.append(os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC))
+    return _NULL[0]
+
+
+def _start(zyg: Zygote, mode: str, timeout: float, fds: list[int], program: bytes):
+    """A candidate process with `program` waiting in its socket: (seq, our socket, rest of the
+    program not yet sent). A program that fits the socket's buffer goes before the request,
+    so nothing waits for the fork."""
+    mine, theirs = socket.socketpair()
+    head = wire.frame(program)
+    sent = 0
+    if len(head) <= 65536:
+        mine.setblocking(False)
+        try:
+            sent = mine.send(head)
+        except BlockingIOError:
+            pass
+        mine.setblocking(True)
+    try:
+        seq = zyg.spawn(mode, timeout, [theirs.fileno()] + fds)
+    except BaseException:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    return seq, mine, head[sent:]
+
+
 def _run_functions_once(zyg: Zygote, code, test: tuple, call: tuple, entry: str | None,
                         timeout: float, bind: bool) -> tuple[bool, str]:
     (test_code, test_names), (call_code, call_names) = test, call
     names = sorted(test_names | call_names | ({entry} if entry else set()))
-    mine, theirs = socket.socketpair()
-    null = os.open(os.devnull, os.O_RDWR)
+    null = _devnull()
     deadline = time.monotonic() + timeout
-    try:
-        zyg.spawn("function", timeout, [theirs.fileno(), null, null, null])
-    finally:
-        theirs.close()
-        os.close(null)
+    seq, mine, rest = _start(zyg, "function", timeout, [null, null, null], _program_frame(code, names))
     state: dict = {}
     try:
         try:
-            chan = _Channel(mine, deadline)
-            chan.send(_program_frame(code, names))
-            verdict = _judge_functions(chan, state, test_code, call_code, entry, bind, deadline)
+            with _alarm(deadline, state):
+                chan = _Channel(mine, deadline, state)
+                if rest:
+                    mine.sendall(rest)
+                verdict = _judge_functions(chan, state, test_code, call_code, entry, bind, deadline)
         except JudgeTimeout:
             verdict = False, "timed out"
-        except CandidateGone:
+        except (CandidateGone, OSError):
             verdict = None
-        ended = zyg.kill()
         if verdict is None:
-            verdict = False, _ended_detail(ended)
+            return False, _ended_detail(zyg.kill(seq, wait=True))
+        zyg.kill(seq, wait=False)
         return verdict
     finally:
         mine.close()
@@ -608,44 +679,45 @@ def _memfd(name: str, data: bytes = b"") -> int:
 
 def _run_stdio_once(zyg: Zygote, code, stdin: str, timeout: float, out_cap: int) -> dict:
     in_fd, out_fd = _memfd("stdin", stdin.encode()), _memfd("stdout")
-    null = os.open(os.devnull, os.O_RDWR)
-    mine, theirs = socket.socketpair()
+    null = _devnull()
     deadline = time.monotonic() + timeout
     try:
         try:
-            zyg.spawn("stdio", timeout, [theirs.fileno(), in_fd, out_fd, null])
+            seq, mine, rest = _start(zyg, "stdio", timeout, [in_fd, out_fd, null], _program_frame(code, None))
         finally:
-            theirs.close()
-            os.close(null)
             os.close(in_fd)
-        chan = _Channel(mine, deadline)
-        timed_out = False
         try:
-            chan.send(_program_frame(code, None))
-        except (JudgeTimeout, CandidateGone):
-            pass
-        ended = zyg.wait(deadline)
-        if ended is None:
-            timed_out = True
-            ended = zyg.kill()
-        error = None
-        if not timed_out:
-            chan.deadline = time.monotonic() + 0.5  # the report, if any, is already there
+            state: dict = {}
+            chan = _Channel(mine, deadline, state)
             try:
-                reply = chan.recv()
-                if reply and reply[:1] == b"X":
-                    info = wire.decode(reply[1:])
-                    if type(info) is tuple and len(info) == 3 and type(info[1]) is str:
-                        error = info[1]
-            except (JudgeTimeout, CandidateGone, wire.WireError):
+                if rest:
+                    mine.settimeout(max(0.001, deadline - time.monotonic()))
+                    mine.sendall(rest)
+            except OSError:  # timed out, or the candidate is gone: its status says which
                 pass
+            ended = zyg.wait(seq, deadline)
+            timed_out = ended is None
+            if timed_out:
+                ended = zyg.kill(seq, wait=True)
+            error = None
+            if not timed_out:
+                chan.deadline = time.monotonic() + 0.5  # the report, if any, is already there
+                try:
+                    reply = chan.recv()
+                    if reply and reply[:1] == b"X":
+                        info = wire.decode(reply[1:])
+                        if type(info) is tuple and len(info) == 3 and type(info[1]) is str:
+                            error = info[1]
+                except (JudgeTimeout, CandidateGone, wire.WireError):
+                    pass
+        finally:
+            mine.close()
         size = os.fstat(out_fd).st_size
         out = os.pread(out_fd, min(size, out_cap), 0)
         return {"status": "timeout" if timed_out else ended["status"], "code": ended["code"],
                 "stdout": out, "error": error, "oom": ended.get("oom", False)}
     finally:
         os.close(out_fd)
-        mine.close()
 
 
 def run_math(sb: Sandbox, answer: str, reference: str, timeout: float) -> str:
@@ -661,26 +733,25 @@ def run_math(sb: Sandbox, answer: str, reference: str, timeout: float) -> str:
 
 
 def _run_math_once(zyg: Zygote, answer: str, reference: str, timeout: float) -> str:
-    mine, theirs = socket.socketpair()
-    null = os.open(os.devnull, os.O_RDWR)
+    null = _devnull()
     deadline = time.monotonic() + timeout
+    seq, mine, rest = _start(zyg, "math", timeout, [null, null, null],
+                             _program_frame(compile("", "<none>", "exec"), (answer, reference)))
+    state: dict = {}
     try:
-        zyg.spawn("math", timeout, [theirs.fileno(), null, null, null])
-    finally:
-        theirs.close()
-        os.close(null)
-    try:
-        chan = _Channel(mine, deadline)
         try:
-            chan.send(_program_frame(compile("", "<none>", "exec"), (answer, reference)))
-            reply = chan.recv()
+            with _alarm(deadline, state):
+                chan = _Channel(mine, deadline, state)
+                if rest:
+                    mine.sendall(rest)
+                reply = chan.recv()
             body = wire.decode(reply[1:]) if reply else None
             result = "equal" if reply and reply[:1] == b"V" and body == (True, {}) else "different"
         except JudgeTimeout:
             result = "timeout"
-        except (CandidateGone, wire.WireError):
+        except (CandidateGone, OSError, wire.WireError):
             result = "different"
-        zyg.kill()
+        zyg.kill(seq, wait=False)
         return result
     finally:
         mine.close()

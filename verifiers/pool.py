@@ -70,7 +70,10 @@ def _introspect(name: str, *args):
         return os.getpid(), sorted(os.sched_getaffinity(0))
     if name == "zygote":
         z = judge.sandbox().zygote(args[0] if args else "base")
-        return dict(z.facts, pid=z.proc.pid, root=z.root, cgroup_dirs=(z.group or {}).get("dirs", []))
+        return dict(z.facts, pid=z.proc.pid, root=z.root, group=z.group)
+    if name == "settle":
+        judge.sandbox().settle()
+        return True
     raise ValueError(name)
 
 
@@ -260,6 +263,7 @@ class Pool:
                         feed(j)
         finally:
             sel.close()
+        self.ask("settle")  # every candidate of this run has ended and been reaped
         return results
 
     def close(self) -> None:

@@ -22,10 +22,12 @@ ever meets the next.
 
 Protocol (SOCK_SEQPACKET, JSON, trusted both ways):
     zygote -> judge   {"op": "ready", "level", "cgroup", "seccomp", "threads"} | {"op": "error", "why"}
-    judge  -> zygote  {"op": "spawn", "mode", "timeout"} + fds [socket, stdin, stdout, stderr]
-    zygote -> judge   {"op": "started", "pid"}
-    judge  -> zygote  {"op": "kill"}                     (optional: ends the candidate now)
-    zygote -> judge   {"op": "ended", "status": "exited"|"signaled", "code", "oom"}
+    judge  -> zygote  {"op": "spawn", "seq", "mode", "timeout"} + fds [socket, stdin, stdout, stderr]
+    judge  -> zygote  {"op": "kill", "seq"}               (optional: ends that candidate now)
+    zygote -> judge   {"op": "ended", "seq", "status": "exited"|"signaled", "code", "oom"}
+Exactly one "ended" answers each spawn; a kill for a candidate that has already ended is
+ignored. Nothing waits for the fork itself: the judge has put the program in the candidate's
+socket before asking for it.
 """
 from __future__ import annotations
 
@@ -151,8 +153,7 @@ def _serve(sock: socket.socket, cfg: dict) -> None:
             _candidate(fds, msg, cfg, workdir)
         for fd in fds:
             os.close(fd)
-        _send(sock, {"op": "started", "pid": pid})
-        ended = _supervise(sock, pid, cfg)
+        ended = _supervise(sock, pid, cfg, msg.get("seq"))
         if workdir:
             shutil.rmtree(workdir, ignore_errors=True)
         if ended is None:
@@ -219,7 +220,7 @@ def _candidate(fds: list, msg: dict, cfg: dict, workdir: str | None) -> None:
         os._exit(70)
 
 
-def _supervise(sock: socket.socket, pid: int, cfg: dict) -> dict | None:
+def _supervise(sock: socket.socket, pid: int, cfg: dict, seq) -> dict | None:
     """Wait until the candidate ends or the judge asks to end it; then end every process it
     left and reap them. The candidate's status, or None when the judge has gone away."""
     group = cfg.get("cgroup")
@@ -239,7 +240,7 @@ def _supervise(sock: socket.socket, pid: int, cfg: dict) -> dict | None:
             data = sock.recv(65536)
             if not data:
                 judge_gone = True
-            if not data or json.loads(data).get("op") == "kill":
+            if not data or json.loads(data) == {"op": "kill", "seq": seq}:
                 _kill_all(pid, cfg)
                 _, st = os.waitpid(pid, 0)
     finally:
@@ -250,7 +251,8 @@ def _supervise(sock: socket.socket, pid: int, cfg: dict) -> dict | None:
         return None
     code = os.waitstatus_to_exitcode(st)
     oom = bool(group) and code < 0 and cgroups.oom_kills(group) > oom_before
-    return {"op": "ended", "status": "signaled" if code < 0 else "exited", "code": abs(code), "oom": oom}
+    return {"op": "ended", "seq": seq, "status": "signaled" if code < 0 else "exited", "code": abs(code),
+            "oom": oom}
 
 
 def _kill_all(pid: int, cfg: dict) -> None:
