@@ -65,6 +65,10 @@ class CandidateGone(BaseException):
     """The candidate's process ended or broke the protocol in the middle of the tests."""
 
 
+class BadReply(CandidateGone):
+    """The candidate broke the protocol (a malformed or oversized message): its own fault."""
+
+
 class CandidateExit(BaseException):
     """The candidate raised SystemExit, KeyboardInterrupt or GeneratorExit in a call."""
 
@@ -357,7 +361,7 @@ class _Channel:
             if len(self.buf) >= 4:
                 n = _LEN.unpack_from(self.buf)[0]
                 if n > wire.MAX_MESSAGE or n == 0:
-                    raise CandidateGone("a message over the size limit")
+                    raise BadReply("a message over the size limit")
                 need = 4 + n
                 if len(self.buf) >= need:
                     msg = bytes(self.buf[4:need])
@@ -409,7 +413,7 @@ def _judge_unknown(obj, depth: int) -> bytes:
 
 def _exception(info) -> BaseException:
     if type(info) is not tuple or len(info) != 3 or not all(type(x) is str for x in info):
-        return CandidateGone("an unreadable exception")
+        return BadReply("an unreadable exception")
     base, own, msg = info
     cls = getattr(builtins, base, None)
     if isinstance(cls, type) and issubclass(cls, BaseException):
@@ -457,7 +461,7 @@ class _Session:
 
     def call(self, name: str, args: tuple, kwargs: dict):
         if self.state.get("broken") or self.state.get("timed_out"):
-            raise CandidateGone("the candidate cannot be called any more")
+            raise self.state.get("broken") or JudgeTimeout()
         try:
             payload = wire.dump((name, args, kwargs), unknown=_judge_unknown)
         except (wire.WireError, RecursionError) as e:
@@ -468,24 +472,26 @@ class _Session:
         except JudgeTimeout:
             self.state["timed_out"] = True
             raise
-        except CandidateGone:
-            self.state["broken"] = True
+        except CandidateGone as e:
+            self.state["broken"] = e
             raise
         if reply is None:
-            self.state["broken"] = True
-            raise CandidateGone("the candidate's process ended during a call")
+            raise self._broken(CandidateGone("the candidate's process ended during a call"))
         try:
             body = wire.decode(reply[1:])
         except wire.WireError as e:
-            self.state["broken"] = True
-            raise CandidateGone(f"an unreadable reply ({e})") from None
+            raise self._broken(BadReply(str(e))) from None
         if reply[:1] == b"V" and type(body) is tuple and len(body) == 2:
             _apply_changes(body[1], args, kwargs)
             return body[0]
         if reply[:1] == b"X":
-            raise _exception(body)
-        self.state["broken"] = True
-        raise CandidateGone("an unreadable reply")
+            e = _exception(body)
+            raise self._broken(e) if isinstance(e, BadReply) else e
+        raise self._broken(BadReply("an unknown kind of reply"))
+
+    def _broken(self, e: CandidateGone) -> CandidateGone:
+        self.state["broken"] = e
+        return e
 
     def proxy(self, name: str):
         call = self.call
@@ -586,6 +592,8 @@ def _run_functions_once(zyg: Zygote, code, test: tuple, call: tuple, entry: str 
                 verdict = _judge_functions(chan, state, test_code, call_code, entry, bind, deadline)
         except JudgeTimeout:
             verdict = False, "timed out"
+        except BadReply as e:
+            verdict = False, f"failed: bad reply ({e})"
         except (CandidateGone, OSError):
             verdict = None
         if verdict is None:
@@ -603,14 +611,16 @@ def _judge_functions(chan: _Channel, state: dict, test_code, call_code, entry, b
         return None
     try:
         body = wire.decode(reply[1:])
-    except wire.WireError:
-        return False, "failed: unreadable reply"
+    except wire.WireError as e:
+        raise BadReply(str(e)) from None
     if reply[:1] == b"X":
         e = _exception(body)
+        if isinstance(e, BadReply):
+            raise e
         return False, f"failed: {getattr(e, 'candidate_type', type(e).__name__)}"
     if reply[:1] != b"R" or type(body) is not tuple or len(body) != 2 \
             or type(body[0]) is not dict or type(body[1]) is not dict:
-        return False, "failed: unreadable reply"
+        raise BadReply("not the program's names")
     if test_code is None or call_code is None:
         return False, "failed: the tests do not compile"
     found, values = body
@@ -637,20 +647,16 @@ def _judge_functions(chan: _Channel, state: dict, test_code, call_code, entry, b
                     raise NameError(f"{entry} is not defined")
                 g["candidate"] = g[entry] = session.proxy(entry)
             exec(call_code, g)
-    except JudgeTimeout:
-        return False, "timed out"
-    except CandidateGone:
-        return None
     except BaseException as e:  # noqa: BLE001  (the tests failed: any exception, SystemExit too)
-        if state.get("timed_out"):
+        if state.get("timed_out") or isinstance(e, JudgeTimeout):
             return False, "timed out"
         if state.get("broken"):
-            return None
+            raise state["broken"] from None
         return False, f"failed: {getattr(e, 'candidate_type', type(e).__name__)}"
     if state.get("timed_out") or time.monotonic() > deadline:
         return False, "timed out"
-    if state.get("broken"):
-        return None
+    if state.get("broken"):  # the tests swallowed the exception that reported it
+        raise state["broken"]
     return True, "passed"
 
 
