@@ -88,6 +88,7 @@ class Zygote:
 
     def __init__(self, flavour: str, level: str, limits: dict):
         self.flavour, self.level = flavour, level
+        self.seq, self.unread, self.pidfds = 0, [], {}
         self.root = tempfile.mkdtemp(prefix="monkeys-root-")
         self.group, why = cgroups.create(limits["memory_mb"] << 20, limits["nproc"] + 8)
         self.sock, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -108,29 +109,36 @@ class Zygote:
             self.close()
             raise OSError(why)
         self.facts = msg
-        self.seq, self.unread = 0, []
 
     def _recv(self, deadline: float) -> dict | None:
-        """The next message, None if the deadline passes; ZygoteDied if the zygote is gone."""
+        """The next message (a pidfd it carries under "fd"), None if the deadline passes;
+        ZygoteDied if the zygote is gone."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return None
         self.sock.settimeout(remaining)
         try:
-            data = self.sock.recv(65536)
+            data, fds, _, _ = socket.recv_fds(self.sock, 65536, 1)
         except socket.timeout:
             return None
         except OSError as e:
             raise ZygoteDied(str(e)) from None
         if not data:
             raise ZygoteDied("the zygote closed its socket")
-        return json.loads(data)
+        msg = json.loads(data)
+        if fds:
+            msg["fd"] = fds[0]
+        return msg
+
+    def settle(self) -> None:
+        """Wait for the end of every candidate asked for so far (normally already reported)."""
+        while self.unread:
+            if self._ended(self.unread[0], time.monotonic() + 60) is None:
+                raise ZygoteDied("no answer to a kill request")
 
     def spawn(self, mode: str, timeout: float, fds: list[int]) -> int:
         """Ask for a candidate process; its sequence number. Does not wait for the fork."""
-        while self.unread:  # the previous candidate's end, normally already waiting here
-            if self._ended(self.unread[0], time.monotonic() + 30) is None:
-                raise ZygoteDied("no answer to a kill request")
+        self.settle()
         self.seq += 1
         try:
             self.sock.settimeout(10)
@@ -142,12 +150,18 @@ class Zygote:
         return self.seq
 
     def _ended(self, seq: int, deadline: float) -> dict | None:
+        """Read messages until candidate `seq` has ended; its status, None past `deadline`."""
         while True:
             msg = self._recv(deadline)
             if msg is None:
                 return None
-            if msg.get("op") == "ended" and msg.get("seq") in self.unread:
+            if msg.get("op") == "started":
+                self.pidfds[msg.get("seq")] = msg.get("fd")
+            elif msg.get("op") == "ended" and msg.get("seq") in self.unread:
                 self.unread.remove(msg["seq"])
+                fd = self.pidfds.pop(msg["seq"], None)
+                if fd is not None:
+                    os.close(fd)
                 if msg["seq"] == seq:
                     return msg
 
@@ -156,26 +170,38 @@ class Zygote:
         return self._ended(seq, deadline)
 
     def kill(self, seq: int, wait: bool = True) -> dict | None:
-        """End candidate `seq` (and all it started) now; with `wait`, its status. Without, the
-        status is read (and dropped) before the next spawn: the judge need not wait for it."""
+        """End candidate `seq` now (the zygote then ends all it started); with `wait`, its
+        status. Without, the status is read (and dropped) before the next spawn."""
+        deadline = time.monotonic() + 30
+        while seq in self.unread and seq not in self.pidfds:
+            msg = self._recv(deadline)
+            if msg is None:
+                raise ZygoteDied("no pidfd for a candidate")
+            if msg.get("op") == "started":
+                self.pidfds[msg.get("seq")] = msg.get("fd")
+            elif msg.get("op") == "ended" and msg.get("seq") in self.unread:
+                self.unread.remove(msg["seq"])
+                return msg
         if seq not in self.unread:
             return None
         try:
-            self.sock.settimeout(10)
-            self.sock.send(json.dumps({"op": "kill", "seq": seq}).encode())
-        except OSError as e:
-            raise ZygoteDied(str(e)) from None
+            signal.pidfd_send_signal(self.pidfds[seq], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         if not wait:
             return None
-        msg = self._ended(seq, time.monotonic() + 30)
+        msg = self._ended(seq, deadline)
         if msg is None:
-            raise ZygoteDied("no answer to a kill request")
+            raise ZygoteDied("a killed candidate did not end")
         return msg
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def close(self) -> None:
+        for fd in self.pidfds.values():
+            os.close(fd)
+        self.pidfds = {}
         try:
             self.sock.close()
         except OSError:
@@ -232,9 +258,7 @@ class Sandbox:
         """Wait until every candidate started so far has ended and been reaped."""
         for flavour, z in list(self.zygotes.items()):
             try:
-                while z.unread:
-                    if z._ended(z.unread[0], time.monotonic() + 30) is None:
-                        raise ZygoteDied("no answer to a kill request")
+                z.settle()
             except ZygoteDied:
                 self.retire(flavour)
 
@@ -275,17 +299,26 @@ def close() -> None:
 
 # ------------------------------------------------------------------------------ programs
 
+_last_compiled: dict = {}
+
+
 def compile_untrusted(src: str, name: str = "<candidate>"):
     """Model-written source compiled here (compiling runs none of it), or the error the child
     would have raised (SyntaxError; ValueError for NUL bytes; MemoryError or RecursionError
     from the parser's and compiler's depth limits). Python's default semantics: no future
-    import of this module leaks in; compile-time warnings are not printed."""
+    import of this module leaks in; compile-time warnings are not printed. The last result is
+    kept: assembling a HumanEval program may have compiled the same source just before."""
+    key = (src, name)
+    if _last_compiled.get("key") == key:
+        return _last_compiled["code"]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return compile(src, name, "exec", dont_inherit=True)
+            code = compile(src, name, "exec", dont_inherit=True)
     except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
-        return e
+        code = e
+    _last_compiled.update(key=key, code=code)
+    return code
 
 
 _trusted: dict = {}
@@ -379,26 +412,35 @@ class _Channel:
             self.buf += chunk
 
 
+_armed: dict = {}
+
+
+def _ring(signum, frame):
+    state = _armed.get("state")
+    if state is not None:
+        state["timed_out"] = True
+        raise JudgeTimeout()
+
+
 @contextlib.contextmanager
 def _alarm(deadline: float, state: dict):
     """Interrupt whatever this thread does here (waiting for the candidate, or the trusted
     tests looping over what it returned) when the deadline passes. Only the main thread gets
-    signals; elsewhere the channel's own timeouts bound the waits."""
+    signals; elsewhere the channel's own timeouts bound the waits. The handler is installed
+    once (and kept while it is ours); each run only arms the timer."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def ring(signum, frame):
-        state["timed_out"] = True
-        raise JudgeTimeout()
-    old = signal.signal(signal.SIGALRM, ring)
+    if signal.getsignal(signal.SIGALRM) is not _ring:
+        signal.signal(signal.SIGALRM, _ring)
+    _armed["state"] = state
     state["alarm"] = True
     signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.0001))
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        _armed["state"] = None
         state["alarm"] = False
 
 
@@ -553,8 +595,12 @@ def _devnull() -> int:
 
 def _start(zyg: Zygote, mode: str, timeout: float, fds: list[int], program: bytes):
     """A candidate process with `program` waiting in its socket: (seq, our socket, rest of the
-    program not yet sent). A program that fits the socket's buffer goes before the request,
-    so nothing waits for the fork."""
+    program not yet sent, deadline). The clock starts once the previous candidate of this
+    zygote is gone (a large one takes a while to tear down: never on this one's time). A
+    program that fits the socket's buffer goes before the request, so nothing waits for the
+    fork."""
+    zyg.settle()
+    deadline = time.monotonic() + timeout
     mine, theirs = socket.socketpair()
     head = wire.frame(program)
     sent = 0
@@ -572,7 +618,7 @@ def _start(zyg: Zygote, mode: str, timeout: float, fds: list[int], program: byte
         raise
     finally:
         theirs.close()
-    return seq, mine, head[sent:]
+    return seq, mine, head[sent:], deadline
 
 
 def _run_functions_once(zyg: Zygote, code, test: tuple, call: tuple, entry: str | None,
@@ -580,8 +626,7 @@ def _run_functions_once(zyg: Zygote, code, test: tuple, call: tuple, entry: str 
     (test_code, test_names), (call_code, call_names) = test, call
     names = sorted(test_names | call_names | ({entry} if entry else set()))
     null = _devnull()
-    deadline = time.monotonic() + timeout
-    seq, mine, rest = _start(zyg, "function", timeout, [null, null, null], _program_frame(code, names))
+    seq, mine, rest, deadline = _start(zyg, "function", timeout, [null, null, null], _program_frame(code, names))
     state: dict = {}
     try:
         try:
@@ -686,10 +731,9 @@ def _memfd(name: str, data: bytes = b"") -> int:
 def _run_stdio_once(zyg: Zygote, code, stdin: str, timeout: float, out_cap: int) -> dict:
     in_fd, out_fd = _memfd("stdin", stdin.encode()), _memfd("stdout")
     null = _devnull()
-    deadline = time.monotonic() + timeout
     try:
         try:
-            seq, mine, rest = _start(zyg, "stdio", timeout, [in_fd, out_fd, null], _program_frame(code, None))
+            seq, mine, rest, deadline = _start(zyg, "stdio", timeout, [in_fd, out_fd, null], _program_frame(code, None))
         finally:
             os.close(in_fd)
         try:
@@ -740,8 +784,7 @@ def run_math(sb: Sandbox, answer: str, reference: str, timeout: float) -> str:
 
 def _run_math_once(zyg: Zygote, answer: str, reference: str, timeout: float) -> str:
     null = _devnull()
-    deadline = time.monotonic() + timeout
-    seq, mine, rest = _start(zyg, "math", timeout, [null, null, null],
+    seq, mine, rest, deadline = _start(zyg, "math", timeout, [null, null, null],
                              _program_frame(compile("", "<none>", "exec"), (answer, reference)))
     state: dict = {}
     try:

@@ -195,7 +195,11 @@ class Pool:
             if j.alone and j.flight:
                 return
             j.alone = False
-            while len(j.flight) < IN_FLIGHT and (retry or queue):
+            # A second candidate waits behind the first only while there is plenty left for
+            # every judge: near the end each one goes to a judge with nothing to do, so that
+            # no candidate waits behind a slow one while another judge idles.
+            depth = IN_FLIGHT if len(queue) > IN_FLIGHT * len(self.judges) else 1
+            while len(j.flight) < depth and (retry or queue):
                 if retry:
                     if j.flight:
                         return  # a retried candidate waits for a judge with nothing in flight

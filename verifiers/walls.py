@@ -182,20 +182,23 @@ class _CapData(ctypes.Structure):
 
 
 def drop_privileges(level: str, uid: int) -> None:
-    """Give up every capability for good: empty bounding and ambient sets, no_new_privs, then
-    a dedicated uid/gid (as root) or an empty capability set (in a user namespace)."""
+    """Give up every privilege for good, with no_new_privs (no execve can give any back).
+
+    As root ("full", or "basic" run as root): a dedicated uid/gid. Changing the uid away from
+    root clears the capability sets, the ambient set and the dumpable flag by itself, so
+    nothing else is done per candidate. In a user namespace, where the uid stays 0: empty
+    bounding, ambient and capability sets, and not dumpable."""
     prctl(PR_SET_NO_NEW_PRIVS, 1)
-    if level in ("full", "userns") or os.geteuid() == 0:
-        for cap in range(64):
-            if prctl(PR_CAPBSET_DROP, cap) != 0:
-                break  # past the last capability this kernel knows
-        _libc.prctl(PR_CAP_AMBIENT, ctypes.c_ulong(PR_CAP_AMBIENT_CLEAR_ALL), 0, 0, 0)
     if os.geteuid() == 0 and level != "userns":
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
-    else:
-        hdr = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
-        data = (_CapData * 2)()
-        check(_libc.capset(ctypes.byref(hdr), ctypes.byref(data)), "capset")
+        return
+    for cap in range(64):
+        if prctl(PR_CAPBSET_DROP, cap) != 0:
+            break  # past the last capability this kernel knows (or not permitted: unprivileged)
+    _libc.prctl(PR_CAP_AMBIENT, ctypes.c_ulong(PR_CAP_AMBIENT_CLEAR_ALL), 0, 0, 0)
+    hdr = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)()
+    check(_libc.capset(ctypes.byref(hdr), ctypes.byref(data)), "capset")
     prctl(PR_SET_DUMPABLE, 0)

@@ -169,6 +169,39 @@ def _dump(obj, put, unknown, depth: int) -> None:  # noqa: C901 (one branch per 
 
 # ------------------------------------------------------------------------------- decoding
 
+# tag bytes, as the integers the decoder compares
+_B = 66  # 'B'
+_C = 67  # 'C'
+_D = 68  # 'D'
+_E = 69  # 'E'
+_F = 70  # 'F'
+_I = 73  # 'I'
+_K = 75  # 'K'
+_N = 78  # 'N'
+_O = 79  # 'O'
+_Q = 81  # 'Q'
+_S = 83  # 'S'
+_T = 84  # 'T'
+_V = 86  # 'V'
+_W = 87  # 'W'
+_Z = 90  # 'Z'
+_a = 97  # 'a'
+_b = 98  # 'b'
+_c = 99  # 'c'
+_d = 100  # 'd'
+_f = 102  # 'f'
+_h = 104  # 'h'
+_i = 105  # 'i'
+_l = 108  # 'l'
+_n = 110  # 'n'
+_o = 111  # 'o'
+_q = 113  # 'q'
+_r = 114  # 'r'
+_s = 115  # 's'
+_t = 116  # 't'
+_y = 121  # 'y'
+
+
 class _Reader:
     __slots__ = ("data", "pos", "handles", "numpy", "budget")
 
@@ -185,7 +218,18 @@ class _Reader:
         return chunk
 
     def u32(self) -> int:
-        return _U32.unpack(self.take(4))[0]
+        pos = self.pos
+        if pos + 4 > len(self.data):
+            raise WireError("truncated message")
+        self.pos = pos + 4
+        return _U32.unpack_from(self.data, pos)[0]
+
+    def tag(self) -> int:
+        pos = self.pos
+        if pos >= len(self.data):
+            raise WireError("truncated message")
+        self.pos = pos + 1
+        return self.data[pos]
 
     def int_(self) -> int:
         n = self.u32()
@@ -244,58 +288,58 @@ def _set(r: _Reader, depth: int) -> set:
 def _load(r: _Reader, depth: int):  # noqa: C901 (one branch per tag)
     if depth > MAX_DEPTH:
         raise WireError("too deeply nested")
-    tag = r.take(1)
-    if tag == b"N":
+    tag = r.tag()
+    if tag == _N:
         return None
-    if tag == b"T":
+    if tag == _T:
         return True
-    if tag == b"F":
+    if tag == _F:
         return False
-    if tag == b"i":
+    if tag == _i:
         return r.int_()
-    if tag == b"f":
+    if tag == _f:
         return _F64.unpack(r.take(8))[0]
-    if tag == b"s":
+    if tag == _s:
         return r.str_()
-    if tag == b"l":
+    if tag == _l:
         return _items(r, depth)
-    if tag == b"t":
+    if tag == _t:
         return tuple(_items(r, depth))
-    if tag == b"d":
+    if tag == _d:
         out = {}
         for _ in range(r.count()):
             k = _load(r, depth + 1)
             out[k] = _load(r, depth + 1)
         return out
-    if tag == b"S":
+    if tag == _S:
         return _set(r, depth)
-    if tag == b"Z":
+    if tag == _Z:
         return frozenset(_set(r, depth))
-    if tag == b"b":
+    if tag == _b:
         return r.take(r.u32())
-    if tag == b"B":
+    if tag == _B:
         return bytearray(r.take(r.u32()))
-    if tag == b"c":
+    if tag == _c:
         return complex(*_C128.unpack(r.take(16)))
-    if tag == b"r":
+    if tag == _r:
         return range(r.int_(), r.int_(), r.int_())
-    if tag == b"Q":
+    if tag == _Q:
         num, den = r.int_(), r.int_()
         if den <= 0 or math.gcd(num, den) != 1:
             raise WireError("fraction not in lowest terms")
         return fractions.Fraction(num, den)
-    if tag == b"D":
+    if tag == _D:
         return decimal.Decimal(r.str_())
-    if tag == b"q":
+    if tag == _q:
         maxlen = _load(r, depth + 1)
         if maxlen is not None and (type(maxlen) is not int or maxlen < 0):
             raise WireError("bad deque length")
         if r.take(1) != b"l":
             raise WireError("bad deque")
         return collections.deque(_items(r, depth), maxlen)
-    if tag in (b"C", b"O", b"y"):
+    if tag in (_C, _O, _y):
         factory = None
-        if tag == b"y":
+        if tag == _y:
             name = _load(r, depth + 1)
             if name is not None and name not in _FACTORIES:
                 raise WireError("bad defaultdict factory")
@@ -303,44 +347,44 @@ def _load(r: _Reader, depth: int):  # noqa: C901 (one branch per tag)
         inner = _load(r, depth)
         if type(inner) is not dict:
             raise WireError("bad mapping")
-        if tag == b"C":
+        if tag == _C:
             return collections.Counter(inner)
-        if tag == b"O":
+        if tag == _O:
             return collections.OrderedDict(inner)
         return collections.defaultdict(factory, inner)
-    if tag == b"E":
+    if tag == _E:
         return Ellipsis
-    if tag == b"I":
+    if tag == _I:
         return iter(_items(r, depth))
-    if tag == b"K":
+    if tag == _K:
         return dict.fromkeys(_items(r, depth)).keys()
-    if tag == b"V":
+    if tag == _V:
         return dict(enumerate(_items(r, depth))).values()
-    if tag == b"W":
+    if tag == _W:
         pairs = _items(r, depth)
         if any(type(p) is not tuple or len(p) != 2 for p in pairs):
             raise WireError("bad dict items")
         return dict(pairs).items()
-    if tag == b"a":
+    if tag == _a:
         return _ndarray(r, depth)
-    if tag == b"n":
+    if tag == _n:
         np, dtype = _numpy_dtype(r)
         value = _load(r, depth + 1)
         if type(value) not in (bool, int, float, complex, str, bytes):
             raise WireError("bad numpy scalar")
         return dtype.type(value)
-    if tag == b"o":
+    if tag == _o:
         if r.handles is not None:
             raise WireError("opaque value sent to the candidate")
         handle, name, truthy = r.int_(), r.str_(), _load(r, depth + 1)
         if type(truthy) is not bool:
             raise WireError("bad opaque value")
         return Opaque(handle, name[:100], truthy)
-    if tag == b"h":
+    if tag == _h:
         if r.handles is None:
             raise WireError("handle sent to the judge")
         return r.handles[r.int_()]
-    raise WireError(f"unknown tag {tag!r}")
+    raise WireError(f"unknown tag {bytes([tag])!r}")
 
 
 def _numpy_dtype(r: _Reader):

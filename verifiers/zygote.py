@@ -23,11 +23,11 @@ ever meets the next.
 Protocol (SOCK_SEQPACKET, JSON, trusted both ways):
     zygote -> judge   {"op": "ready", "level", "cgroup", "seccomp", "threads"} | {"op": "error", "why"}
     judge  -> zygote  {"op": "spawn", "seq", "mode", "timeout"} + fds [socket, stdin, stdout, stderr]
-    judge  -> zygote  {"op": "kill", "seq"}               (optional: ends that candidate now)
+    zygote -> judge   {"op": "started", "seq"} + a pidfd of the candidate's process
     zygote -> judge   {"op": "ended", "seq", "status": "exited"|"signaled", "code", "oom"}
-Exactly one "ended" answers each spawn; a kill for a candidate that has already ended is
-ignored. Nothing waits for the fork itself: the judge has put the program in the candidate's
-socket before asking for it.
+The judge ends a candidate itself with pidfd_send_signal; the zygote, waiting on it, then
+ends whatever the candidate left and answers "ended" (exactly once per spawn). Nothing waits
+for the fork: the judge has put the program in the candidate's socket before asking.
 """
 from __future__ import annotations
 
@@ -36,7 +36,6 @@ import gc
 import importlib
 import json
 import os
-import select
 import shutil
 import signal
 import socket
@@ -48,7 +47,6 @@ from . import cgroups, seccomp, walls
 
 _fork_gil = ctypes.PyDLL(None, use_errno=True).fork  # PyDLL: called with the GIL held
 _fork_gil.restype = ctypes.c_int
-_FILTER = seccomp.compiled()  # built once; each candidate only installs it
 
 
 def _send(sock: socket.socket, msg: dict) -> None:
@@ -114,9 +112,13 @@ def _prepare(cfg: dict) -> dict:
     gc.freeze()  # candidates' collections then leave the inherited objects (and pages) alone
     if group:
         cgroups.limit(group, cfg["limits"]["memory_mb"] << 20)
-    arch = seccomp.machine()
-    facts["seccomp"] = f"seccomp {arch}" if arch else "no seccomp filter for " + os.uname().machine
     facts["threads"] = _threads()
+    filt = seccomp.compiled()
+    if filt is None:
+        facts["seccomp"] = "no seccomp filter for " + os.uname().machine
+    else:
+        seccomp.apply(filt)  # on ourselves: every candidate inherits it at fork
+        facts["seccomp"] = f"seccomp {seccomp.machine()}"
     return facts
 
 
@@ -131,6 +133,8 @@ def _serve(sock: socket.socket, cfg: dict) -> None:
     facts = _prepare(cfg)
     _send(sock, dict(op="ready", **facts))
     single = facts["threads"] == 1
+    group = cfg.get("cgroup")
+    ooms = cgroups.oom_kills(group) if group else 0
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(sock, 65536, 8)
@@ -143,6 +147,7 @@ def _serve(sock: socket.socket, cfg: dict) -> None:
             for fd in fds:
                 os.close(fd)
             continue
+        seq = msg.get("seq")
         workdir = None
         if cfg["level"] == "basic":
             workdir = tempfile.mkdtemp(prefix="monkeys-cand-")
@@ -151,16 +156,40 @@ def _serve(sock: socket.socket, cfg: dict) -> None:
         pid = _fork(single)
         if pid == 0:
             _candidate(fds, msg, cfg, workdir)
+        # Until the candidate ends, this process touches as little as it can: every page it
+        # writes while the child lives is copied. The judge ends the candidate itself, through
+        # the pidfd sent here; we only wait.
         for fd in fds:
             os.close(fd)
-        ended = _supervise(sock, pid, cfg, msg.get("seq"))
+        pidfd = os.pidfd_open(pid)
+        try:
+            socket.send_fds(sock, [b'{"op": "started", "seq": %d}' % seq], [pidfd])
+        except OSError:
+            return  # the judge is gone (our death ends the namespace, the candidate with it)
+        finally:
+            os.close(pidfd)
+        st = _wait(pid)
+        _kill_all(pid, cfg)
+        _reap_all(cfg)
+        code = os.waitstatus_to_exitcode(st)
+        oom = False
+        if group and code < 0:
+            now = cgroups.oom_kills(group)
+            oom, ooms = now > ooms, now
         if workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-        if ended is None:
-            return
         if cfg["level"] != "basic":
             walls.clear_sandbox(cfg["root"])
-        _send(sock, ended)
+        _send(sock, {"op": "ended", "seq": seq, "status": "signaled" if code < 0 else "exited",
+                     "code": abs(code), "oom": oom})
+
+
+def _wait(pid: int) -> int:
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
 
 
 def _fork(single: bool) -> int:
@@ -205,9 +234,8 @@ def _candidate(fds: list, msg: dict, cfg: dict, workdir: str | None) -> None:
             os.environ.update(HOME=workdir, TMPDIR=workdir)
         walls.set_limits(float(msg["timeout"]), limits, nproc=(level == "full" or os.geteuid() == 0) and level != "userns")
         walls.drop_privileges(level, uid)
-        walls.prctl(walls.PR_SET_PDEATHSIG, signal.SIGKILL)
-        if _FILTER:
-            seccomp.apply(_FILTER)
+        if level == "basic":  # elsewhere the zygote is PID 1: its death ends the namespace
+            walls.prctl(walls.PR_SET_PDEATHSIG, signal.SIGKILL)
         # sys.stdin/stdout/stderr already read and write fds 0-2; never used by the zygote, they
         # hold nothing buffered.
         from . import inmate  # noqa: PLC0415
@@ -218,41 +246,6 @@ def _candidate(fds: list, msg: dict, cfg: dict, workdir: str | None) -> None:
         raise
     finally:
         os._exit(70)
-
-
-def _supervise(sock: socket.socket, pid: int, cfg: dict, seq) -> dict | None:
-    """Wait until the candidate ends or the judge asks to end it; then end every process it
-    left and reap them. The candidate's status, or None when the judge has gone away."""
-    group = cfg.get("cgroup")
-    oom_before = cgroups.oom_kills(group) if group else 0
-    pidfd = os.pidfd_open(pid)
-    st = None
-    judge_gone = False
-    try:
-        while st is None:
-            try:
-                ready, _, _ = select.select([sock, pidfd], [], [])
-            except InterruptedError:
-                continue
-            if pidfd in ready:
-                _, st = os.waitpid(pid, 0)
-                break
-            data = sock.recv(65536)
-            if not data:
-                judge_gone = True
-            if not data or json.loads(data) == {"op": "kill", "seq": seq}:
-                _kill_all(pid, cfg)
-                _, st = os.waitpid(pid, 0)
-    finally:
-        os.close(pidfd)
-    _kill_all(pid, cfg)
-    _reap_all(cfg)
-    if judge_gone:
-        return None
-    code = os.waitstatus_to_exitcode(st)
-    oom = bool(group) and code < 0 and cgroups.oom_kills(group) > oom_before
-    return {"op": "ended", "seq": seq, "status": "signaled" if code < 0 else "exited", "code": abs(code),
-            "oom": oom}
 
 
 def _kill_all(pid: int, cfg: dict) -> None:
