@@ -553,17 +553,24 @@ import ctypes, errno, os
 _libc = ctypes.CDLL(None, use_errno=True)
 CALLS = {"x86_64": {"ptrace": 101, "bpf": 321, "perf_event_open": 298, "userfaultfd": 323, "keyctl": 250,
                     "request_key": 249, "unshare": 272, "setns": 308, "mount": 165, "io_uring_setup": 425,
-                    "process_vm_readv": 310, "kexec_load": 246, "init_module": 175, "chroot": 161},
+                    "process_vm_readv": 310, "kexec_load": 246, "init_module": 175},
          "aarch64": {"ptrace": 117, "bpf": 280, "perf_event_open": 241, "userfaultfd": 282, "keyctl": 219,
                      "request_key": 218, "unshare": 97, "setns": 268, "mount": 40, "io_uring_setup": 425,
-                     "process_vm_readv": 270, "kexec_load": 104, "init_module": 105, "chroot": 51}}[os.uname().machine]
+                     "process_vm_readv": 270, "kexec_load": 104, "init_module": 105}}[os.uname().machine]
+OWN = {"x86_64": {"chroot": (161, b"/"), "unshare": (272, 0x08000000)},
+       "aarch64": {"chroot": (51, b"/"), "unshare": (97, 0x08000000)}}[os.uname().machine]
 
 def add(a, b):
     got = {}
     for name, nr in CALLS.items():
         r = _libc.syscall(nr, 0, 0, 0, 0, 0, 0)
         got[name] = (r, ctypes.get_errno())
-    ok = all(r == -1 and e == errno.EPERM for r, e in got.values()) and os.getpid() > 1 and _libc.syscall(39) > 1
+    # left open by the filter for the zygote's children; refused by the kernel, for want of
+    # capabilities, once a candidate has given them up
+    for name, (nr, arg) in OWN.items():
+        r = _libc.syscall(nr, arg, 0, 0, 0, 0, 0)
+        got[name] = (r, ctypes.get_errno())
+    ok = all(r == -1 and e == errno.EPERM for r, e in got.values()) and os.getpid() > 1
     return a + b if ok else str(got)
 '''
 
