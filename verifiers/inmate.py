@@ -237,3 +237,47 @@ def _math(pair) -> None:
         _send(_error(e))
         return
     _send(b"V" + wire.dump((ok, {})))
+
+
+_REHEARSAL = '''
+from typing import List, Tuple
+import math
+
+def solve(xs: List[int], k: int) -> List[int]:
+    return sorted(x * k for x in xs if x % 2 == 0 or math.isfinite(x))
+
+def pair(s: str, t: Tuple[float, ...]) -> dict:
+    return {"s": s.upper(), "n": len(t), "sum": sum(t), "set": {1, 2}, "none": None, "ok": True}
+'''
+
+
+def rehearse(times: int = 12) -> None:
+    """Serve a small made-up program in this process, so that the code paths every candidate
+    takes are already warm (specialised bytecode, caches) in the zygote before it forks: a
+    child then writes to fewer of the pages it shares with it. Trusted code, trusted data."""
+    global SOCK
+    import socket  # noqa: PLC0415
+    code = compile(_REHEARSAL, "<rehearsal>", "exec")
+    blob = marshal.dumps(code)
+    calls = [("solve", ([1, 2, 3, 4], 3), {}), ("pair", ("abc", (1.5, 2.5)), {}), ("solve", ([], 1), {}),
+             ("nothing", (), {}), ("pair", (1, ()), {})]
+    saved = SOCK
+    try:
+        for _ in range(times):
+            judge_end, ours = socket.socketpair()
+            try:
+                out = [wire.frame(struct.pack("<I", len(blob)) + blob + wire.dump(["solve", "pair", "math", "List"]))]
+                out += [wire.frame(wire.dump(c)) for c in calls]
+                judge_end.sendall(b"".join(out))
+                judge_end.shutdown(socket.SHUT_WR)
+                SOCK = ours.fileno()
+                _recv()  # the program frame, as serve() reads it
+                _functions(code, ["solve", "pair", "math", "List"])
+                ours.shutdown(socket.SHUT_WR)
+                while judge_end.recv(65536):
+                    pass
+            finally:
+                judge_end.close()
+                ours.close()
+    finally:
+        SOCK = saved

@@ -107,7 +107,8 @@ def _prepare(cfg: dict) -> dict:
     if cfg.get("math"):
         from . import math_answer  # noqa: PLC0415
         math_answer.load_math_verify()
-    from . import inmate  # noqa: F401, PLC0415  (imported before any fork)
+    from . import inmate  # noqa: PLC0415  (imported before any fork)
+    inmate.rehearse()
     gc.collect()
     gc.freeze()  # candidates' collections then leave the inherited objects (and pages) alone
     if group:
