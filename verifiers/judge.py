@@ -50,7 +50,7 @@ _BOOT = ("import sys; sys.path.insert(0, {path!r}); import verifiers.zygote as z
          "assert z.__file__.startswith({path!r}), z.__file__; z.main()")
 _LEN = struct.Struct("<I")
 _BUILTIN_NAMES = frozenset(builtins.__dict__)
-_JUDGE_MODULES = frozenset(getattr(sys, "stdlib_module_names", ())) | {"numpy", "pandas"}
+_JUDGE_MODULES = frozenset(PRELOAD) | {"numpy", "pandas"}
 
 
 class ZygoteDied(Exception):
@@ -458,7 +458,11 @@ def _exception(info) -> BaseException:
         return BadReply("an unreadable exception")
     base, own, msg = info
     cls = getattr(builtins, base, None)
-    if isinstance(cls, type) and issubclass(cls, BaseException):
+    if cls in (StopIteration, StopAsyncIteration):
+        # raised here it would end the tests' own iteration (`all(map(candidate, cases))`
+        # would hold): a RuntimeError, as PEP 479 makes of it in a generator
+        e = RuntimeError(f"the candidate raised {base}")
+    elif isinstance(cls, type) and issubclass(cls, BaseException):
         if not issubclass(cls, Exception):
             e = CandidateExit(msg)
         else:
@@ -544,10 +548,16 @@ class _Session:
         return proxy
 
 
-def _module_for_judge(name: str):
-    """The judge's own copy of a module the program bound to a name the tests use."""
-    if type(name) is not str or name.split(".")[0] not in _JUDGE_MODULES:
+def _module_for_judge(name: str, claimed):
+    """The judge's own copy of the module the program bound to a name the tests use: the
+    module of that name where there is one (a program cannot make the tests' `math` another
+    module), else the one it claims; either only from a short list (importing a module can
+    have effects: `antigravity`, `idlelib.idle`)."""
+    if name in _JUDGE_MODULES:
+        claimed = name
+    if type(claimed) is not str or claimed.split(".")[0] not in _JUDGE_MODULES:
         return None
+    name = claimed
     mod = sys.modules.get(name)
     if mod is None:
         try:
@@ -567,15 +577,17 @@ def _ended_detail(ended: dict) -> str:
 
 
 def run_functions(sb: Sandbox, code, test: tuple, call: tuple, entry: str | None,
-                  timeout: float, bind: bool = True) -> tuple[bool, str]:
+                  timeout: float, bind: bool = True, prelude: tuple | None = None) -> tuple[bool, str]:
     """Run the program walled in, then the trusted `test` and `call` code here against it.
-    `test` and `call` come from `compile_trusted`. `entry` names the function asked for: with
-    `bind`, the tests receive it as `candidate` (HumanEval); either way it is the one name the
-    program may define for the tests even where it shadows a builtin."""
+    `test`, `call` and `prelude` come from `compile_trusted`. `entry` names the function asked
+    for: with `bind`, the tests receive it as `candidate` (HumanEval); either way it is the one
+    name the program may define for the tests even where it shadows a builtin. `prelude` is
+    trusted code run first in the tests' namespace (HumanEval's prompt): what it defines (its
+    imports, helpers such as `poly`) is the tests', never the program's, but for `entry`."""
     flavour = flavour_of(code)
     for attempt in (1, 2):
         try:
-            return _run_functions_once(sb.zygote(flavour), code, test, call, entry, timeout, bind)
+            return _run_functions_once(sb.zygote(flavour), code, test, call, entry, timeout, bind, prelude)
         except ZygoteDied as e:
             sb.retire(flavour)
             if attempt == 2:
@@ -622,7 +634,7 @@ def _start(zyg: Zygote, mode: str, timeout: float, fds: list[int], program: byte
 
 
 def _run_functions_once(zyg: Zygote, code, test: tuple, call: tuple, entry: str | None,
-                        timeout: float, bind: bool) -> tuple[bool, str]:
+                        timeout: float, bind: bool, prelude: tuple | None) -> tuple[bool, str]:
     (test_code, test_names), (call_code, call_names) = test, call
     names = sorted(test_names | call_names | ({entry} if entry else set()))
     null = _devnull()
@@ -634,7 +646,7 @@ def _run_functions_once(zyg: Zygote, code, test: tuple, call: tuple, entry: str 
                 chan = _Channel(mine, deadline, state)
                 if rest:
                     mine.sendall(rest)
-                verdict = _judge_functions(chan, state, test_code, call_code, entry, bind, deadline)
+                verdict = _judge_functions(chan, state, test_code, call_code, entry, bind, deadline, prelude)
         except JudgeTimeout:
             verdict = False, "timed out"
         except BadReply as e:
@@ -650,7 +662,7 @@ def _run_functions_once(zyg: Zygote, code, test: tuple, call: tuple, entry: str 
 
 
 def _judge_functions(chan: _Channel, state: dict, test_code, call_code, entry, bind: bool,
-                     deadline: float) -> tuple[bool, str] | None:
+                     deadline: float, prelude: tuple | None = None) -> tuple[bool, str] | None:
     reply = chan.recv()
     if reply is None:
         return None
@@ -666,20 +678,29 @@ def _judge_functions(chan: _Channel, state: dict, test_code, call_code, entry, b
     if reply[:1] != b"R" or type(body) is not tuple or len(body) != 2 \
             or type(body[0]) is not dict or type(body[1]) is not dict:
         raise BadReply("not the program's names")
-    if test_code is None or call_code is None:
+    if test_code is None or call_code is None or (prelude is not None and prelude[0] is None):
         return False, "failed: the tests do not compile"
     found, values = body
     session = _Session(chan, state)
     g: dict = {}
+    if prelude is not None:
+        try:
+            with _alarm(deadline, state):
+                exec(prelude[0], g)
+        except JudgeTimeout:
+            return False, "timed out"
+        except Exception as e:  # noqa: BLE001  (the dataset's own prompt fails here: every candidate fails)
+            return False, f"failed: the prompt raised {type(e).__name__}"
+    trusted = frozenset(g)
     for name, desc in found.items():
         if type(name) is not str or type(desc) is not tuple or not desc:
             continue
-        if name in _BUILTIN_NAMES and name != entry:
-            continue  # the tests' builtins are never the program's (`range = lambda *a: ()`)
+        if (name in _BUILTIN_NAMES or name in trusted) and name != entry:
+            continue  # the tests' builtins, and what the prompt defines, are never the program's
         if desc[0] == "f":
             g[name] = session.proxy(name)
         elif desc[0] == "m" and len(desc) == 2:
-            mod = _module_for_judge(desc[1])
+            mod = _module_for_judge(name, desc[1])
             if mod is not None:
                 g[name] = mod
         elif desc[0] == "v" and name in values:

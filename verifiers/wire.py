@@ -22,7 +22,8 @@ import struct
 MAX_MESSAGE = 16 << 20      # bytes in one message, either way
 MAX_DEPTH = 100             # nesting of containers
 MAX_INT_BYTES = 1 << 16     # one int: about 157,000 decimal digits
-MAX_ITEMS = 1 << 20         # items drawn from one iterator the candidate returns
+MAX_ITEMS = 1 << 20         # items in one message (and drawn from one iterator the candidate returns)
+MAX_ARRAY_BYTES = 64 << 20  # memory of one numpy array the judge rebuilds
 
 _U32 = struct.Struct("<I")
 _F64 = struct.Struct("<d")
@@ -397,6 +398,8 @@ def _numpy_dtype(r: _Reader):
         raise WireError("bad dtype") from None
     if dtype.kind not in _NUMPY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
         raise WireError("dtype not allowed")
+    if dtype.itemsize > (1 << 20):  # '<U2000000000' would cost 8 GB per item
+        raise WireError("dtype too large")
     return r.numpy, dtype
 
 
@@ -410,6 +413,8 @@ def _ndarray(r: _Reader, depth: int):
     flat = _items(r, depth)
     if math.prod(shape) != len(flat) or any(type(v) not in (bool, int, float, complex, str, bytes) for v in flat):
         raise WireError("bad array items")
+    if dtype.itemsize * len(flat) > MAX_ARRAY_BYTES:
+        raise WireError("array too large")
     return np.array(flat, dtype=dtype).reshape(shape)
 
 
