@@ -74,6 +74,8 @@ def _introspect(name: str, *args):
     if name == "settle":
         judge.sandbox().settle()
         return True
+    if name == "cpu":
+        return judge.sandbox().cpu_seconds()
     raise ValueError(name)
 
 
