@@ -162,9 +162,33 @@ def warm_pool():
     os.environ.pop("MONKEYS_TEST_SECRET", None)
 
 
+def _own_cgroups() -> set:
+    """This process's cgroup paths ("controller:path"): where every candidate we start lives,
+    wherever it forks or reparents to (a process cannot leave its cgroup subtree)."""
+    try:
+        return {f"{c}:{p}" for _, c, p in (line.split(":", 2) for line in open("/proc/self/cgroup").read().splitlines())}
+    except OSError:
+        return set()
+
+
+def _ours(pid: str, own: set) -> bool:
+    """Whether a process belongs to this test session and not to another one on the machine
+    (other sessions run sandboxes with uids in the same range)."""
+    try:
+        theirs = [line.split(":", 2) for line in open(f"/proc/{pid}/cgroup").read().splitlines()]
+    except OSError:
+        return False
+    mine = dict(x.split(":", 1) for x in own)
+    for _, ctrl, path in theirs:
+        if ctrl in mine and mine[ctrl] not in ("/", "") and not path.startswith(mine[ctrl]):
+            return False
+    return True
+
+
 def _sandbox_processes() -> list[int]:
-    """Processes running under a sandbox uid (full isolation), or leftovers we started."""
+    """Processes of this session running under a sandbox uid (full isolation)."""
     found = []
+    own = _own_cgroups()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -173,7 +197,7 @@ def _sandbox_processes() -> list[int]:
                 uid = next(int(line.split()[1]) for line in fh if line.startswith("Uid:"))
         except (OSError, StopIteration, ValueError):
             continue
-        if walls.UID_BASE <= uid < walls.UID_BASE + (1 << 23):
+        if walls.UID_BASE <= uid < walls.UID_BASE + (1 << 23) and _ours(entry, own):
             found.append(int(entry))
     return found
 
