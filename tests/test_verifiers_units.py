@@ -222,3 +222,36 @@ def test_verify_file_default_timeout_is_human_evals_for_humaneval(tmp_path, monk
     assert main_verify_file(["--task", "humaneval", "--samples", str(samples), "--out", out, "--timeout", "7"]) == 0
     assert seen == [3.0, 10.0, 7.0]
     assert main_verify_file(["--task", "humaneval", "--samples", str(samples), "--out", out, "--timeout", "0"]) == 2
+
+
+RAY_LIKE = r"""
+import sys, threading
+sys.path.insert(0, sys.argv[1])
+from verifiers import verify
+ref = {"prompt": "def add(a, b):\n    \"\"\"x\"\"\"\n", "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n",
+       "entry_point": "add"}
+out = []
+
+def actor_method():
+    for _ in range(2):  # a long-lived process calls verify again and again
+        out.extend(r["correct"] for r in verify(
+            [{"problem_id": "p", "sample_index": i, "verifier": "humaneval", "text": t, "reference": ref}
+             for i, t in enumerate(["    return a + b\n", "    return a - b\n"])], workers=1, timeout=5, progress=False))
+
+t = threading.Thread(target=actor_method)
+t.start()
+t.join()
+print(out)
+"""
+
+
+def test_pool_works_from_a_worker_thread_of_a_process_whose_main_is_not_ours():
+    """As inside a Ray actor: verify() called from a thread that is not the main one, in a
+    process whose __main__ is someone else's script, more than once."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", RAY_LIKE, root], capture_output=True, text=True, timeout=300, cwd="/")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[-2] == "[True, False, True, False]"

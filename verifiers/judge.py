@@ -46,7 +46,7 @@ PRELOAD = ("math", "cmath", "re", "string", "collections", "itertools", "functoo
 FLAVOURS = {"base": PRELOAD, "numpy": PRELOAD + ("numpy",), "pandas": PRELOAD + ("numpy", "pandas"),
             "math": PRELOAD}
 _NUMPY_USERS = {"numpy", "scipy"}
-_BOOT = ("import sys; sys.path.insert(0, {path!r}); import verifiers.zygote as z; "
+_BOOT = ("import sys; sys.path[:0] = {paths!r}; import verifiers.zygote as z; "
          "assert z.__file__.startswith({path!r}), z.__file__; z.main()")
 _LEN = struct.Struct("<I")
 _BUILTIN_NAMES = frozenset(builtins.__dict__)
@@ -95,7 +95,8 @@ class Zygote:
         cfg = {"fd": child.fileno(), "judge": os.getpid(), "level": level, "root": self.root,
                "preload": list(FLAVOURS[flavour]), "math": flavour == "math", "limits": limits,
                "cgroup": self.group, "cgroup_why": why}
-        boot = _BOOT.format(path=_package_parent())
+        from .pool import import_path  # noqa: PLC0415
+        boot = _BOOT.format(paths=import_path(), path=_package_parent())
         try:
             self.proc = subprocess.Popen([sys.executable, "-I", "-c", boot, json.dumps(cfg)],
                                          pass_fds=[child.fileno()], env=dict(walls.SAFE_ENV),

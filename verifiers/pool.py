@@ -24,7 +24,7 @@ import threading
 import time
 
 _LEN = struct.Struct("<I")
-_BOOT = ("import sys; sys.path.insert(0, {path!r}); import verifiers.pool as p; "
+_BOOT = ("import sys; sys.path[:0] = {paths!r}; import verifiers.pool as p; "
          "assert p.__file__.startswith({path!r}), p.__file__; p.worker_main()")
 IN_FLIGHT = 2
 GRACE = 60.0  # seconds past an item's own time limit (zygote starts included) before its judge counts as hung
@@ -113,6 +113,17 @@ def _package_parent() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def import_path() -> list[str]:
+    """Where a process we exec finds its modules: first the directory this package was
+    imported from (never whatever an editable install points at), then this process's own
+    path (a Ray runtime environment may have put packages there). `-I` drops the rest."""
+    out = [_package_parent()]
+    for p in sys.path:
+        if p and os.path.isabs(p) and os.path.isdir(p) and p not in out:
+            out.append(p)
+    return out
+
+
 class _Judge:
     def __init__(self, slot: int, cpu: int | None, level: str | None, limits: dict | None):
         self.slot = slot
@@ -120,7 +131,8 @@ class _Judge:
         cfg = {"fd": child.fileno(), "cpu": cpu, "level": level, "limits": limits}
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOT.format(path=_package_parent()), json.dumps(cfg)],
+                [sys.executable, "-I", "-c", _BOOT.format(paths=import_path(), path=_package_parent()),
+                 json.dumps(cfg)],
                 pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, cwd="/")
         finally:
             child.close()
