@@ -850,3 +850,19 @@ def test_stop_iteration_from_the_candidate_cannot_end_the_tests_iteration():
     cheat = "    raise StopIteration\n"
     assert _humaneval(cheat, test=test)["correct"] is False
     assert _humaneval("    return a + b\n", test=test)["correct"] is True
+
+
+def test_signals_to_the_zygote_do_nothing():
+    """Every signal a candidate can send to PID 1 of its namespace (the zygote) is dropped,
+    at the user-namespace level too (there the candidate has the zygote's uid)."""
+    attack = ("    import os, signal\n    for s in range(1, 32):\n        if s not in (signal.SIGKILL, signal.SIGSTOP):\n"
+              "            try: os.kill(1, s)\n            except OSError: pass\n    return a + b\n")
+    ref = {"prompt": PROMPT, "test": TEST, "entry_point": "add"}
+    try:
+        p = pool.get(1, level="userns")
+        before = p.ask("zygote")[0]["pid"]
+        res = p.run([("humaneval", attack, ref), ("humaneval", "    return a + b\n", ref)], TIMEOUT)
+        assert p.ask("zygote")[0]["pid"] == before  # the same zygote: it never died
+    finally:
+        pool.shutdown()
+    assert [r[0] for r in res] == [True, True], res

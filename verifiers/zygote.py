@@ -131,6 +131,9 @@ def _threads() -> int:
 
 
 def _serve(sock: socket.socket, cfg: dict) -> None:
+    # Python's one handler (SIGINT) would let a candidate of the same uid (user-namespace
+    # level) interrupt us: as PID 1 of the namespace, a signal without a handler is dropped.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     facts = _prepare(cfg)
     _send(sock, dict(op="ready", **facts))
     single = facts["threads"] == 1
@@ -214,6 +217,7 @@ def _candidate(fds: list, msg: dict, cfg: dict, workdir: str | None) -> None:
         sock_fd, in_fd, out_fd, err_fd = fds
         level, limits, uid = cfg["level"], cfg["limits"], cfg["uid"]
         os.setsid()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in any Python program
         if level != "basic":
             walls.fresh_ipc()
         try:
