@@ -126,3 +126,26 @@ def test_numpy_arrays_cannot_make_the_judge_allocate_without_bound():
     many = b"a" + wire.dump("<U100000")[1:] + wire.dump((200,)) + wire.dump(["x"] * 200)
     with pytest.raises(wire.WireError, match="array too large"):
         wire.decode(many)
+
+
+def test_without_writable_cgroups_the_sandbox_says_so_and_still_runs(monkeypatch, tmp_path):
+    """Where the cgroup files cannot be written (not root, no delegation) the level says so,
+    and candidates still run behind the other walls."""
+    from verifiers import cgroups, judge
+    monkeypatch.setattr(cgroups, "_mounts", lambda: {"memory": (1, str(tmp_path / "gone")),
+                                                      "pids": (1, str(tmp_path / "gone"))})
+    group, why = cgroups.create(1 << 30, 64)
+    assert group is None and why.startswith("cgroups not writable")
+    monkeypatch.setattr(cgroups, "_mounts", lambda: {})
+    assert cgroups.create(1 << 30, 64) == (None, "no cgroup memory+pids controller")
+    sb = judge.Sandbox()
+    try:
+        level, cg, filt = [p.strip() for p in sb.describe().split(";")]
+        assert cg == "no cgroup memory+pids controller"
+        test = judge.compile_trusted("def check(candidate):\n    assert candidate(2) == 4\n", "<test>")
+        call = judge.compile_trusted("check(candidate)\n", "<check>")
+        verdicts = [judge.run_functions(sb, judge.compile_untrusted(f"def f(x):\n    return {body}\n"), test, call, "f", 5)
+                    for body in ("x * 2", "x + 3")]
+        assert verdicts == [(True, "passed"), (False, "failed: AssertionError")]
+    finally:
+        sb.close()
