@@ -255,3 +255,13 @@ def test_pool_works_from_a_worker_thread_of_a_process_whose_main_is_not_ours():
     out = subprocess.run([sys.executable, "-c", RAY_LIKE, root], capture_output=True, text=True, timeout=300, cwd="/")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[-2] == "[True, False, True, False]"
+
+
+def test_likely_long_candidates_are_handed_out_first():
+    """Longest first: programs with a `while` loop (the kind that runs to its timeout) start
+    before the rest, in their own order; math and gsm8k are never reordered."""
+    from verifiers.pool import run_order
+    items = [("humaneval", "    return x\n", {}), ("humaneval", "    while x: x -= 1\n    return x\n", {}),
+             ("gsm8k", "while true #### 5", {}), ("stdio", "while True: pass\n", {}), ("mbpp", "def f(): return 1\n", {}),
+             ("humaneval", "    # meanwhile\n    return x\n", {})]
+    assert run_order(items) == [1, 3, 0, 2, 4, 5]
