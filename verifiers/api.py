@@ -1,10 +1,8 @@
-"""`verify()`: score many samples, each distinct candidate once, across the worker pool."""
+"""`verify()`: score many samples, each distinct candidate once, across the pool of judges."""
 from __future__ import annotations
 
 import json
 import re
-from concurrent.futures import as_completed
-from concurrent.futures.process import BrokenProcessPool
 
 from . import code, codecontests, math_answer, pool
 
@@ -12,7 +10,8 @@ KINDS = ("humaneval", "mbpp", "stdio", "codecontests", "gsm8k", "math")
 
 
 def check_one(kind: str, text: str, ref: dict, timeout: float) -> tuple[bool, str | None, str]:
-    """(correct, extracted_answer, detail) for one sample. Runs inside a pool worker."""
+    """(correct, extracted_answer, detail) for one sample. Runs in a judge process (or in the
+    caller's: code is still only ever run walled in, by this process's own zygotes)."""
     if kind == "gsm8k":
         return math_answer.check_gsm8k(text, ref)
     if kind == "math":
@@ -30,14 +29,12 @@ def check_one(kind: str, text: str, ref: dict, timeout: float) -> tuple[bool, st
     return ok, None, detail
 
 
-def _batch(items: list, timeout: float) -> list:
-    out = []
-    for kind, text, ref in items:
-        try:
-            out.append(check_one(kind, text, ref, timeout))
-        except Exception as e:  # a verifier bug must not sink the whole batch
-            out.append((False, None, f"verifier error: {type(e).__name__}: {e}"[:200]))
-    return out
+def check_safely(kind: str, text: str, ref: dict, timeout: float) -> tuple[bool, str | None, str]:
+    """check_one, with a verifier bug turned into a failed verdict for this sample only."""
+    try:
+        return check_one(kind, text, ref, timeout)
+    except Exception as e:  # noqa: BLE001
+        return False, None, f"verifier error: {type(e).__name__}: {e}"[:200]
 
 
 def normalise(kind: str, text: str) -> str:
@@ -76,27 +73,10 @@ def verify(jobs, *, workers: int | None = None, timeout: float = 10.0, progress:
 
 def _run_all(items: list, workers: int | None, timeout: float, progress: bool) -> dict:
     from tqdm.auto import tqdm  # noqa: PLC0415
-    ex = pool.get(workers)
-    n_workers = ex._max_workers
-    # Small chunks: a chunk costs well under a millisecond to ship, while a chunk that holds a
-    # timeout keeps its worker busy; with few candidates per chunk no worker idles at the end.
-    size = max(1, min(4, len(items) // (n_workers * 32)))
-    chunks = [items[i:i + size] for i in range(0, len(items), size)]
-    results: dict = {}
     bar = tqdm(total=len(items), desc="verify", unit="cand", disable=not progress)
     try:
-        futs = {ex.submit(_batch, [v for _, v in chunk], timeout): chunk for chunk in chunks}
-        for fut in as_completed(futs):
-            chunk = futs[fut]
-            try:
-                verdicts = fut.result()
-            except BrokenProcessPool:
-                verdicts = [(False, None, "verifier worker died")] * len(chunk)
-            for (key, _), v in zip(chunk, verdicts):
-                results[key] = v
-            bar.update(len(chunk))
+        with pool._lock:  # one verify() at a time per process: the judges are shared
+            verdicts = pool.get(workers).run([v for _, v in items], timeout, on_done=lambda: bar.update(1))
     finally:
         bar.close()
-    if ex._broken:
-        pool.shutdown()
-    return results
+    return {key: v for (key, _), v in zip(items, verdicts)}

