@@ -16,14 +16,15 @@ ref = {"tests": [{"input": str, "output": str}, ...],   public, private and gene
   signal) or prints an output that DeepMind's checker rejects (verifiers/checker.py) fails
   the sample; stderr is ignored.
 
-`run_test` is the one place that executes the candidate (today through sandbox.run and the
-stdio harness, as check_stdio does).
+The program runs walled in, through the judge's stdio mode (verifiers/judge.py, as
+check_stdio does): the expected outputs never enter the candidate's process; the judge compares.
 """
 from __future__ import annotations
 
 import re
 
-from . import checker, harness, sandbox
+from . import checker, judge
+from .code import STDOUT_CAP
 
 _BLOCK = re.compile(r"```(.*?)(?:```|\Z)", re.S)
 _LANG_LINE = re.compile(r"[ \t]*(?:python3?|py)[ \t]*\n", re.I)
@@ -44,14 +45,13 @@ def time_limit(ref: dict, timeout: float) -> float:
     return own + float(ref.get("time_buffer_s") or 0) if own > 0 else timeout
 
 
-def run_test(source: str, stdin: str, limit: float) -> tuple[str, str]:
-    """Run the program on one input: ("ok", stdout), ("timeout", ""), or ("error", why)."""
-    res = sandbox.run(lambda fd, nonce: harness.run_script(fd, nonce, source), timeout=limit,
-                      stdin=stdin.encode(), capture=True)
+def run_test(code, stdin: str, limit: float) -> tuple[str, str]:
+    """Run the compiled program on one input: ("ok", stdout), ("timeout", ""), or ("error", why)."""
+    res = judge.run_stdio(judge.sandbox(), code, stdin, limit, STDOUT_CAP)
     if res["status"] == "timeout":
         return "timeout", ""
-    if res["status"] != "exited" or res["code"] != 0 or res["verdict"] not in ("PASS", None):
-        return "error", (res["verdict"] or f"status {res['code']}").replace("FAIL ", "")
+    if res["status"] != "exited" or res["code"] != 0:
+        return "error", res["error"] or ("out of memory" if res.get("oom") else f"status {res['code']}")
     return "ok", res["stdout"].decode("utf-8", "replace")
 
 
@@ -60,12 +60,12 @@ def check_codecontests(text: str, ref: dict, timeout: float) -> tuple[bool, str]
     tests = ref.get("tests") or []
     if not tests:
         return False, "no tests in reference"
-    compiled = harness.candidate_code(source)
+    compiled = judge.compile_untrusted(source)
     if isinstance(compiled, Exception):  # fails without a sandbox
         return False, f"failed: {type(compiled).__name__}"
     limit = time_limit(ref, timeout)
     for i, t in enumerate(tests):
-        status, out = run_test(source, t["input"], limit)
+        status, out = run_test(compiled, t["input"], limit)
         if status == "timeout":
             return False, f"timed out on test {i} (limit {limit:g} s)"
         if status == "error":
