@@ -1,4 +1,6 @@
 """Extraction, comparison, program assembly, voting, dedupe: plain functions on plain data."""
+import pytest
+
 from verifiers import verify
 from verifiers.code import extract_code, humaneval_program, mbpp_entry_point, outputs_match
 from verifiers.math_answer import clean_number, extract_gsm8k, last_boxed
