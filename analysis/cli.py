@@ -14,7 +14,7 @@ from .forecast import METHODS
 from .forecast_check import forecast_check, format_check
 from .passk import CountsError
 from .plots import plot_coverage
-from .report import analyze_counts, analyze_run, curve_report, format_models, format_table
+from .report import analyze_counts, analyze_run, curve_report, format_models, format_table, run_curve
 from .rundir import RunError, read_run
 
 
@@ -131,7 +131,7 @@ def main_compare(argv: list[str]) -> int:
             path = Path(item)
             if path.is_dir():
                 run = read_run(path)
-                rep = curve_report(run["n"], run["c"], num_boot=args.bootstrap, seed=args.seed)
+                rep = run_curve(run, num_boot=args.bootstrap, seed=args.seed)   # first-k for solve-mode runs
                 label = (run["config"].get("model") or {}).get("name") or path.name
                 sources = [(label, rep)]
             elif path.is_file():

@@ -108,6 +108,22 @@ def vote_curve(run: dict, seed: int = 0) -> dict | None:
                     f"each problem's samples, seed {out['seed']}; stderr is the standard error of the mean"}
 
 
+def is_solve_mode(cfg: dict) -> bool:
+    return (cfg.get("budget") or {}).get("mode") == "solve"
+
+
+def run_curve(run: dict, num_boot: int = 1000, seed: int = 0) -> dict:
+    """The curve a run supports: pass@k over all samples for a fixed-n run; for a solve-mode
+    run, where sampling stopped on success and n depends on the outcomes, the share of problems
+    solved within their first k samples (the fixed-n estimator is biased there)."""
+    if not is_solve_mode(run["config"]):
+        return curve_report(run["n"], run["c"], num_boot=num_boot, seed=seed)
+    first, attempts = first_success(run["group"], run["sample_index"], run["correct"], len(run["problem_ids"]))
+    if k_limit(first, attempts) < 1:
+        raise RunError(f"{run['run_dir']}: a problem has no verified sample yet; finish the run (`monkeys run`) first")
+    return first_k_report(first, attempts, run["n"], run["c"], num_boot=num_boot, seed=seed)
+
+
 def gpus_per_engine(cfg: dict) -> float:
     """GPUs each engine held: [pricing] gpus_per_worker if set, else what the engines reported
     ([model_info] gpus_per_engine: tensor_parallel_size on GPUs), else 1 (a CPU engine's hours
@@ -149,15 +165,10 @@ def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, benchmark: str | N
     cfg = run["config"]
     model = (cfg.get("model") or {}).get("name") or run_dir.name
     rep = {"run_dir": str(run_dir), "model": model, "notes": []}
-    solve = (cfg.get("budget") or {}).get("mode") == "solve"
+    solve = is_solve_mode(cfg)
+    rep.update(run_curve(run, num_boot=num_boot, seed=seed))
     if solve:
-        first, attempts = first_success(run["group"], run["sample_index"], run["correct"], len(run["problem_ids"]))
-        if k_limit(first, attempts) < 1:
-            raise RunError(f"{run_dir}: a problem has no verified sample yet; finish the run (`monkeys run`) first")
-        rep.update(first_k_report(first, attempts, run["n"], run["c"], num_boot=num_boot, seed=seed))
         rep["notes"].append(FIRST_K_RULE)
-    else:
-        rep.update(curve_report(run["n"], run["c"], num_boot=num_boot, seed=seed))
     if not solve and len(set(run["n"].tolist())) > 1:
         rep["notes"].append(f"unequal n across problems ({rep['samples_per_problem_range']}); " + N_RULE)
     if "note_samples" in run:

@@ -166,3 +166,17 @@ def test_solve_mode_needs_the_vllm_backend():
 def test_budget_mode_is_part_of_a_runs_identity():
     uniform = configs.check({"name": "s", "model": "m", "task": {"name": "gsm8k"}, "sampling": {"n": 8}}, "u")
     assert configs.differences(uniform, solve_config()) == ["budget.mode: 'uniform' in the run, 'solve' now"]
+
+
+def test_compare_draws_a_solve_mode_run_with_the_first_k_curve(tmp_path, capsys):
+    """`monkeys compare` on a solve-mode run uses the same first-k curve as its report, not the
+    fixed-n estimator (biased when sampling stops on success)."""
+    from analysis import main_compare
+
+    cfg = configs.dumps(solve_config())
+    run = make_run(tmp_path / "run", {"p0": [False, True], "p1": [False] * 6, "p2": [True], "p3": [False] * 5 + [True]},
+                   config=cfg)
+    assert main_compare([str(run), "--out", str(tmp_path / "cmp"), "--bootstrap", "20"]) == 0
+    table = capsys.readouterr().out
+    # first-k coverage: k=1 0.25, k=2 0.5 (the fixed-n estimator gives 0.5 / 0.54 here)
+    assert " 25.00%" in table.splitlines()[2] and " 50.00%" in table.splitlines()[3]
