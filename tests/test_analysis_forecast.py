@@ -11,7 +11,7 @@ from analysis.cli import main_analyze
 from analysis.counts import read_counts
 from analysis.fit import fit_loglog_batch, fit_power_law, log_grid, power_law_coverage
 from analysis.forecast import (METHODS, beta_coverage, fit_beta_batch, fit_forecast, pilot_curves)
-from analysis.forecast_check import forecast_check, same_problem_truth
+from analysis.forecast_check import forecast_check, format_check, realisation_spread, same_problem_truth
 from analysis.passk import coverage_curve
 from analysis.plan import main_plan
 from analysis.plots import plot_forecast
@@ -200,10 +200,30 @@ def test_intervals_are_calibrated_when_the_model_is_right():
     assert narrow["same"]["beta_binomial"]["interval_hits"] < res["same"]["beta_binomial"]["interval_hits"]
 
 
+def test_realisation_spread_matches_fresh_runs_of_known_rates():
+    # 300 problems with known rates: rerun K samples of each many times; the realised coverage@K
+    # scatters about its expectation mean(q) by what the floor computes from one run's counts
+    rng = np.random.default_rng(11)
+    p = rng.beta(0.3, 3.0, size=300)
+    K = 1000
+    q = -np.expm1(K * np.log1p(-p))
+    realised = (rng.random((2000, p.size)) < q).mean(axis=1)
+    n = np.full(p.size, K)
+    floor = realisation_spread(n, rng.binomial(n, p), K)
+    assert floor["sd"] == pytest.approx(realised.std(), rel=0.2)
+    assert floor["mean_abs"] == pytest.approx(np.mean(np.abs(realised - q.mean())), rel=0.2)
+    # every rate far above 1/K: every problem is solved in any run, nothing is left to chance
+    easy = np.full(300, 0.2)
+    assert realisation_spread(n, rng.binomial(n, easy), K)["sd"] < 1e-6
+    assert realisation_spread(np.full(5, 10), np.zeros(5, dtype=int), 10)["sd"] is None
+
+
 def test_forecast_check_reports_what_it_measured():
     _, n, c = beta_pilot(0.4, 3.0, 120, 500, seed=5)
     res = forecast_check(n, c, m=25, repeats=4, num_boot=30)
     assert res["truth"] == pytest.approx(coverage_curve(n, c)[1][-1])
+    assert res["floor"] == realisation_spread(n, c, 500)
+    assert "floor" in format_check({"m": res})
     for kind in ("same", "held_out"):
         for method in METHODS:
             s = res[kind][method]
