@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scipy import special
+from scipy import special, stats
 
 from .forecast import METHODS, fit_beta_batch, fit_forecast
 from .passk import _rows, coverage_curve, validate_counts
@@ -42,25 +42,43 @@ def same_problem_truth(n, c, c_pilot, m: int, K: int) -> float:
 
 
 def realisation_spread(n, c, K: int) -> dict:
-    """How far chance alone puts the realised coverage@K of these problems from its expectation.
+    """How far chance alone puts this check's truth at K from a forecaster that knew every rate.
 
-    A forecaster that knew every problem's rate p_i exactly would forecast the expected coverage
-    mean_i q_i, q_i = 1 - (1 - p_i)^K; the realised coverage differs from it by
-    mean_i (q_i - [solved_i]), with variance sum_i q_i (1 - q_i) / N^2. The rates are unknown, so
-    they are drawn from their empirical-Bayes posterior given all outcomes, Beta(alpha + c_i,
-    beta + n_i - c_i) (the beta-binomial fit of (n, c)), and q_i (1 - q_i) is averaged over it in
-    closed form. Returns {"sd", "mean_abs" (= sd * sqrt(2 / pi), the expected absolute error of
-    that forecaster), "alpha", "beta"}; all None where nothing is solved.
+    The check's truth for a problem is the unbiased pass@K of all its n outcomes (at K = n:
+    solved or not). A forecaster that knew the problem's rate p would forecast 1 - (1 - p)^K, and
+    the truth scatters about it because the n outcomes are themselves a random draw:
+
+        Var[truth | p] = sum_j h_j s^(2K - j) - s^(2K),     s = 1 - p,
+
+    where h_j is the chance that two random K-subsets of the n outcomes share j of them
+    (hypergeometric; at K = n always j = n, and the variance is q (1 - q), q = 1 - s^n). The rates
+    are unknown, so s^t is averaged over each problem's empirical-Bayes posterior
+    Beta(alpha + c_i, beta + n_i - c_i) (the beta-binomial fit of (n, c)) in closed form, and the
+    problems' variances add (divided by N^2). Returns {"sd", "mean_abs" (= sd * sqrt(2 / pi):
+    the expected absolute error of that forecaster on one data set), "alpha", "beta"}; all None
+    where nothing is solved. Needs K <= min n.
     """
     n, c = validate_counts(n, c)
+    K = int(K)
+    if not 1 <= K <= n.min():
+        raise ValueError(f"K = {K} must lie in [1, {int(n.min())}] (the fewest samples of any problem)")
     if c.sum() == 0:
         return {"sd": None, "mean_abs": None, "alpha": None, "beta": None}
     alpha, beta, _ = fit_beta_batch(n[None, :], c[None, :])
     a, b = alpha[0] + c, beta[0] + n - c
-    stay1 = np.exp(special.betaln(a, b + K) - special.betaln(a, b))          # E[(1 - p)^K]
-    stay2 = np.exp(special.betaln(a, b + 2 * K) - special.betaln(a, b))      # E[(1 - p)^2K]
-    var = np.sum(stay1 - stay2) / n.size ** 2                                 # E[q (1 - q)] = E[s] - E[s^2]
-    sd = float(np.sqrt(max(var, 0.0)))
+
+    def moment(t, rows):                                    # E[s^t] under each problem's posterior
+        return np.exp(special.betaln(a[rows, None], b[rows, None] + t) - special.betaln(a[rows, None], b[rows, None]))
+
+    var = 0.0
+    for size in np.unique(n).tolist():
+        rows = np.flatnonzero(n == size)
+        j = np.arange(max(0, 2 * K - size), K + 1)
+        h = stats.hypergeom(size, K, K).pmf(j)
+        keep = h > 1e-15 * h.max()
+        j, h = j[keep], h[keep] / h[keep].sum()
+        var += float(np.sum(moment(2 * K - j, rows) @ h - moment(np.array([2 * K]), rows)[:, 0]))
+    sd = float(np.sqrt(max(var, 0.0))) / n.size
     return {"sd": sd, "mean_abs": sd * float(np.sqrt(2 / np.pi)), "alpha": float(alpha[0]), "beta": float(beta[0])}
 
 
