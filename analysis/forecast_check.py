@@ -13,13 +13,18 @@ exchangeable), fits every forecaster to those counts and compares with the truth
   from all its outcomes.
 
 Reported per forecaster: mean absolute error, mean signed error, and how often the interval at
-the given level held the truth, with its mean width.
+the given level held the truth, with its mean width. Reported once per data set: the floor, how
+far the realised coverage at K sits from the coverage a forecaster that knew every problem's rate
+would give (``realisation_spread``). Which of the hard problems happen to get a success in K
+samples is itself random, so no forecaster's error on one data set can be expected below it.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .forecast import METHODS, fit_forecast
+from scipy import special, stats
+
+from .forecast import METHODS, fit_beta_batch, fit_forecast
 from .passk import _rows, coverage_curve, validate_counts
 
 
@@ -36,13 +41,55 @@ def same_problem_truth(n, c, c_pilot, m: int, K: int) -> float:
     return float(np.mean(np.where(unsolved, p_rest, 1.0)))
 
 
+def realisation_spread(n, c, K: int) -> dict:
+    """How far chance alone puts this check's truth at K from a forecaster that knew every rate.
+
+    The check's truth for a problem is the unbiased pass@K of all its n outcomes (at K = n:
+    solved or not). A forecaster that knew the problem's rate p would forecast 1 - (1 - p)^K, and
+    the truth scatters about it because the n outcomes are themselves a random draw:
+
+        Var[truth | p] = sum_j h_j s^(2K - j) - s^(2K),     s = 1 - p,
+
+    where h_j is the chance that two random K-subsets of the n outcomes share j of them
+    (hypergeometric; at K = n always j = n, and the variance is q (1 - q), q = 1 - s^n). The rates
+    are unknown, so s^t is averaged over each problem's empirical-Bayes posterior
+    Beta(alpha + c_i, beta + n_i - c_i) (the beta-binomial fit of (n, c)) in closed form, and the
+    problems' variances add (divided by N^2). Returns {"sd", "mean_abs" (= sd * sqrt(2 / pi):
+    the expected absolute error of that forecaster on one data set), "alpha", "beta"}; all None
+    where nothing is solved. Needs K <= min n.
+    """
+    n, c = validate_counts(n, c)
+    K = int(K)
+    if not 1 <= K <= n.min():
+        raise ValueError(f"K = {K} must lie in [1, {int(n.min())}] (the fewest samples of any problem)")
+    if c.sum() == 0:
+        return {"sd": None, "mean_abs": None, "alpha": None, "beta": None}
+    alpha, beta, _ = fit_beta_batch(n[None, :], c[None, :])
+    a, b = alpha[0] + c, beta[0] + n - c
+
+    def moment(t, rows):                                    # E[s^t] under each problem's posterior
+        return np.exp(special.betaln(a[rows, None], b[rows, None] + t) - special.betaln(a[rows, None], b[rows, None]))
+
+    var = 0.0
+    for size in np.unique(n).tolist():
+        rows = np.flatnonzero(n == size)
+        j = np.arange(max(0, 2 * K - size), K + 1)
+        h = stats.hypergeom(size, K, K).pmf(j)
+        keep = h > 1e-15 * h.max()
+        j, h = j[keep], h[keep] / h[keep].sum()
+        var += float(np.sum(moment(2 * K - j, rows) @ h - moment(np.array([2 * K]), rows)[:, 0]))
+    sd = float(np.sqrt(max(var, 0.0))) / n.size
+    return {"sd": sd, "mean_abs": sd * float(np.sqrt(2 / np.pi)), "alpha": float(alpha[0]), "beta": float(beta[0])}
+
+
 def forecast_check(n, c, m: int, target: int | None = None, repeats: int = 20, seed: int = 0,
                    methods=tuple(METHODS), num_boot: int = 200, level: float = 0.9,
                    holdout: bool = True) -> dict:
     """Forecast check of `methods` on counts (n, c); see the module docstring.
 
-    Returns {"m", "target_k", "repeats", "level", "truth" (full-data coverage at target),
-    "same": {method: stats}, "held_out": {method: stats}} where stats holds mean_abs_error,
+    Returns {"m", "target_k", "repeats", "level", "truth" (full-data coverage at target), "floor"
+    (realisation_spread of all outcomes at target), "same": {method: stats}, "held_out": {method:
+    stats}} where stats holds mean_abs_error,
     mean_error, interval_hits (share of repeats whose interval held the truth), mean_width,
     failed (repeats where the forecaster could not be fitted) and the per-repeat forecasts.
     """
@@ -82,7 +129,7 @@ def forecast_check(n, c, m: int, target: int | None = None, repeats: int = 20, s
                 p = fa.population([target], size=half_b.size, seed=seed * 7919 + r)
                 rows["held_out"][meth].append((p["coverage"][0], p["low"][0], p["high"][0], truth_b))
     out = {"m": m, "target_k": target, "repeats": repeats, "level": level, "truth": truth_full,
-           "num_problems": N, "same": {}, "held_out": {}}
+           "floor": realisation_spread(n, c, target), "num_problems": N, "same": {}, "held_out": {}}
     for kind in ("same", "held_out") if holdout else ("same",):
         for meth in methods:
             out[kind][meth] = _stats(np.array(rows[kind][meth], dtype=np.float64))
@@ -116,12 +163,14 @@ def format_check(results: dict[str, dict]) -> str:
         if not first.get(kind):
             continue
         lines.append(title + ":")
-        head = f"{'model':<{width}}{'truth':>7}" + "".join(f" | {METHODS[x].label:>13} MAE  bias  hits width"
-                                                           for x in methods)
+        floor = kind == "same" and all("floor" in res for res in results.values())
+        head = f"{'model':<{width}}{'truth':>7}" + (f"{'floor':>7}" if floor else "") + "".join(
+            f" | {METHODS[x].label:>13} MAE  bias  hits width" for x in methods)
         lines.append(head)
         for name, res in results.items():
             truth = res["truth"] if kind == "same" else np.mean(res[kind][methods[0]]["truths"])
-            cells = []
+            cells = [] if not floor else [f"{'-':>7}" if res["floor"]["mean_abs"] is None
+                                          else f"{100 * res['floor']['mean_abs']:7.2f}"]
             for x in methods:
                 s = res[kind][x]
                 if s["mean_abs_error"] is None:
@@ -132,4 +181,7 @@ def format_check(results: dict[str, dict]) -> str:
                 fail = f" ({s['failed']} failed)" if s["failed"] else ""
                 cells.append(f" | {100 * s['mean_abs_error']:17.2f} {100 * s['mean_error']:+5.1f} {hits} {wid}{fail}")
             lines.append(f"{name:<{width}}{100 * truth:7.2f}" + "".join(cells))
+        if floor:
+            lines.append("(floor: the mean absolute error of a forecaster that knew every problem's rate, from "
+                         "the chance in which hard problems the full sample happened to solve)")
     return "\n".join(lines)

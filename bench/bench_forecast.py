@@ -54,11 +54,14 @@ def load(source: str) -> dict:
 
 def markdown(results: dict, kind: str) -> str:
     methods = list(next(iter(results.values()))[kind])
-    head = "| model | truth | " + " | ".join(f"{METHODS[x].label} MAE | bias | hits | width" for x in methods) + " |"
-    lines = [head, "|" + "---|" * (2 + 4 * len(methods))]
+    floor = kind == "same"
+    head = "| model | truth | " + ("floor | " if floor else "") + " | ".join(
+        f"{METHODS[x].label} MAE | bias | hits | width" for x in methods) + " |"
+    lines = [head, "|" + "---|" * (2 + floor + 4 * len(methods))]
     for name, res in results.items():
         truth = res["truth"] if kind == "same" else float(np.mean(res[kind][methods[0]]["truths"]))
-        cells = []
+        fl = res["floor"]["mean_abs"] if floor else None
+        cells = [] if not floor else ["-" if fl is None else f"{100 * fl:.2f}"]
         for x in methods:
             s = res[kind][x]
             cells += [f"{100 * s['mean_abs_error']:.2f}", f"{100 * s['mean_error']:+.2f}",
@@ -69,7 +72,7 @@ def markdown(results: dict, kind: str) -> str:
         s = [res[kind][x] for res in results.values()]
         pooled += [f"{100 * np.mean([t['mean_abs_error'] for t in s]):.2f}", "",
                    f"{np.mean([t['interval_hits'] for t in s]):.2f}", ""]
-    lines.append("| mean over models | | " + " | ".join(pooled) + " |")
+    lines.append("| mean over models | | " + ("| " if floor else "") + " | ".join(pooled) + " |")
     return "\n".join(lines)
 
 

@@ -11,8 +11,8 @@ from analysis.cli import main_analyze
 from analysis.counts import read_counts
 from analysis.fit import fit_loglog_batch, fit_power_law, log_grid, power_law_coverage
 from analysis.forecast import (METHODS, beta_coverage, fit_beta_batch, fit_forecast, pilot_curves)
-from analysis.forecast_check import forecast_check, same_problem_truth
-from analysis.passk import coverage_curve
+from analysis.forecast_check import forecast_check, format_check, realisation_spread, same_problem_truth
+from analysis.passk import coverage_curve, pass_at_k_matrix
 from analysis.plan import main_plan
 from analysis.plots import plot_forecast
 from analysis_fixtures import make_run, pythia_counts_path
@@ -200,10 +200,40 @@ def test_intervals_are_calibrated_when_the_model_is_right():
     assert narrow["same"]["beta_binomial"]["interval_hits"] < res["same"]["beta_binomial"]["interval_hits"]
 
 
+@pytest.mark.parametrize("K", [1000, 100])
+def test_realisation_spread_matches_fresh_runs_of_known_rates(K):
+    # 300 problems with known rates, 1,000 outcomes each, drawn afresh many times: the check's
+    # truth (the unbiased pass@K of all outcomes; at K = n, solved or not) scatters about what a
+    # forecaster that knew the rates would say, mean(1 - (1 - p)^K), by what the floor computes
+    # from one draw's counts
+    rng = np.random.default_rng(11)
+    p = rng.beta(0.3, 3.0, size=300)
+    n = np.full(p.size, 1000)
+    q = -np.expm1(K * np.log1p(-p))
+    truths = np.array([pass_at_k_matrix(n, rng.binomial(n, p), K)[:, K - 1].mean() for _ in range(500)])
+    floor = realisation_spread(n, rng.binomial(n, p), K)
+    assert floor["sd"] == pytest.approx(truths.std(), rel=0.2)
+    assert floor["mean_abs"] == pytest.approx(np.mean(np.abs(truths - q.mean())), rel=0.2)
+
+
+def test_realisation_spread_edge_cases():
+    n = np.full(300, 1000)
+    # every rate far above 1/K: every problem is solved in any draw, nothing is left to chance
+    assert realisation_spread(n, np.random.default_rng(1).binomial(n, 0.2), 1000)["sd"] < 1e-6
+    # a truth averaged over many K-subsets of the outcomes (K << n) scatters less than a single draw (K = n)
+    c = np.random.default_rng(2).binomial(n, np.random.default_rng(3).beta(0.3, 3.0, size=300))
+    assert realisation_spread(n, c, 100)["sd"] < realisation_spread(n, c, 1000)["sd"]
+    assert realisation_spread(np.full(5, 10), np.zeros(5, dtype=int), 10)["sd"] is None
+    with pytest.raises(ValueError, match="fewest"):
+        realisation_spread(n, c, 2000)
+
+
 def test_forecast_check_reports_what_it_measured():
     _, n, c = beta_pilot(0.4, 3.0, 120, 500, seed=5)
     res = forecast_check(n, c, m=25, repeats=4, num_boot=30)
     assert res["truth"] == pytest.approx(coverage_curve(n, c)[1][-1])
+    assert res["floor"] == realisation_spread(n, c, 500)
+    assert "floor" in format_check({"m": res})
     for kind in ("same", "held_out"):
         for method in METHODS:
             s = res[kind][method]
