@@ -124,8 +124,30 @@ def start_cluster(temp_dir: Path, head_cpus: int, nodes: list[dict]) -> dict:
         for node in workers + [head]:
             node.stop()
         raise
-    return {"head": head, "workers": workers, "gcs": f"{NODE_IP}:{gcs}", "dashboard": f"http://127.0.0.1:{dash}",
-            "env": env}
+    cluster = {"head": head, "workers": workers, "gcs": f"{NODE_IP}:{gcs}", "dashboard": f"http://127.0.0.1:{dash}",
+               "env": env}
+    try:
+        wait_for_job_agent(cluster)
+    except Exception:
+        stop_cluster(cluster)
+        raise
+    return cluster
+
+
+def wait_for_job_agent(cluster: dict, timeout: float = 180.0) -> None:
+    """`ray start` returns before the head's dashboard agent has registered, and a job submitted
+    in that window is refused ("No available agent to submit job"). Submit a no-op job until one
+    is accepted and succeeds, so the tests' own submissions meet a ready job API."""
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = subprocess.run([RAY, "job", "submit", "--address", cluster["dashboard"], "--", sys.executable,
+                               "-c", "pass"], capture_output=True, text=True, env=cluster["env"], timeout=timeout)
+        if proc.returncode == 0:
+            return
+        text = proc.stdout + proc.stderr
+        if "No available agent" not in text and "Connection refused" not in text or time.monotonic() > deadline:
+            raise RuntimeError(f"the job API at {cluster['dashboard']} never accepted a job:\n{text[-2000:]}")
+        time.sleep(2)
 
 
 def stop_cluster(cluster: dict) -> None:
