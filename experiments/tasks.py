@@ -1,9 +1,13 @@
 """Task registry: a task is data — how to load problems, how to ask, which verifier checks.
 
 Each loader returns plain dicts:
-    {"problem_id": str, "messages": [{"role", "content"}, ...], "raw": str, "reference": dict}
+    {"problem_id": str, "messages": [{"role", "content"}, ...], "raw": str, "reference": dict,
+     "gold": str | None}
 `messages` is the chat form (rendered with the model's chat template); `raw` is the plain
 completion prompt for base models. `reference` is what the task's verifier compares against.
+`gold` is the dataset's own solution written as a sample would be (HumanEval's canonical
+completion, MBPP's code, GSM8K's worked answer, MATH's solution): `monkeys audit` checks that
+the verifier accepts it.
 """
 
 from __future__ import annotations
@@ -119,6 +123,7 @@ def load_humaneval(source: str | None = None, limit: int | None = None, shots: i
             "raw": prompt,
             "reference": {"prompt": prompt, "test": _field(row, "test", where),
                           "entry_point": _field(row, "entry_point", where)},
+            "gold": row.get("canonical_solution"),
         })
     return out[:limit] if limit else out
 
@@ -181,6 +186,7 @@ def load_gsm8k(source: str | None = None, limit: int | None = None, shots: int =
             "messages": prefix + [{"role": "user", "content": GSM8K_INSTRUCTION.format(question=question)}],
             "raw": f"Question: {question}\nAnswer:",
             "reference": {"answer": gold},
+            "gold": row["answer"],
         })
     return out
 
@@ -209,6 +215,7 @@ def load_mbpp(source: str | None = None, limit: int | None = None, shots: int = 
             "messages": [{"role": "user", "content": MBPP_INSTRUCTION.format(prompt=prompt, tests="\n".join(tests))}],
             "raw": f'"""\n{prompt}\n{tests[0]}\n"""\n',
             "reference": {"test_list": list(tests), "test_imports": list(row.get("test_imports") or [])},
+            "gold": row.get("code"),
         })
     return out[:limit] if limit else out
 
@@ -229,11 +236,13 @@ def load_math500(source: str | None = None, limit: int | None = None, shots: int
     for i, row in enumerate(rows):
         where = f"{source} row {i + 1}"
         problem = _field(row, "problem", where)
+        answer = _field(row, "answer", where)
         out.append({
             "problem_id": str(row.get("unique_id") or f"math500/{i}"),
             "messages": [{"role": "user", "content": MATH_INSTRUCTION.format(problem=problem)}],
             "raw": f"Problem: {problem}\nSolution:",
-            "reference": {"answer": _field(row, "answer", where)},
+            "reference": {"answer": answer},
+            "gold": row.get("solution") or f"The answer is $\\boxed{{{answer}}}$.",
         })
     return out[:limit] if limit else out
 
@@ -262,6 +271,17 @@ def _stdio_tests(row: dict, where: str) -> list[dict]:
     return tests
 
 
+def _stdio_gold(row: dict) -> str | None:
+    """A given 'solution', else CodeContests' first Python 3 solution (language 3)."""
+    if isinstance(row.get("solution"), str):
+        return row["solution"]
+    sols = row.get("solutions") or {}
+    for lang, code in zip(sols.get("language") or [], sols.get("solution") or []):
+        if lang == 3:
+            return code
+    return None
+
+
 def load_stdio(source: str | None = None, limit: int | None = None, shots: int = 0) -> list[dict]:
     source = source or "deepmind/code_contests"
     rows = load_rows(source, split="test")
@@ -276,6 +296,7 @@ def load_stdio(source: str | None = None, limit: int | None = None, shots: int =
             "messages": [{"role": "user", "content": STDIO_INSTRUCTION.format(problem=problem)}],
             "raw": f"{problem}\n\n# Python 3 solution\n",
             "reference": {"tests": _stdio_tests(row, where)},
+            "gold": _stdio_gold(row),
         })
     return out[:limit] if limit else out
 
