@@ -369,7 +369,36 @@ def format_table(report: dict) -> str:
     if fit.get("a") is not None:
         lines.append(f"power-law fit log c = a k^b over k in [{fit['k_min']}, {fit['k_max']}]: "
                      f"a = {fit['a']:.4f}, b = {fit['b']:.4f} (rms residual {fit['rmse_coverage']:.4f} in coverage)")
+    lines += format_selection(report)
     return "\n".join(lines)
+
+
+def format_selection(report: dict) -> list[str]:
+    """Selection@k beside coverage at the k both report, the verification gap, the audit."""
+    sel = report.get("selection") or {}
+    lines = []
+    if sel:
+        grid = next(iter(sel.values()))["k"]
+        ks = sorted({grid[0], grid[-1]} | {k for k in grid if k & (k - 1) == 0})
+        names = list(sel)
+        width = max(10, *(len(m) for m in names))
+        lines.append("selection (one answer picked out of k, no oracle):")
+        lines.append(f"{'k':>7}  {'coverage':>8}" + "".join(f"  {m:>{width}}" for m in names))
+        for k in ks:
+            j = grid.index(k)
+            lines.append(f"{k:>7}  {100 * report['coverage_every_k'][k - 1]:7.2f}%"
+                         + "".join(f"  {100 * sel[m]['accuracy'][j]:{width - 1}.2f}%" for m in names))
+    gap = report.get("verification_gap")
+    if gap:
+        lines.append(f"verification gap at k = {gap['k']}: coverage {100 * gap['coverage']:.2f}% vs "
+                     f"{100 * gap['accuracy']:.2f}% by {gap['best_method']}: {100 * gap['gap']:.2f} points")
+    audit = report.get("audit")
+    if audit:
+        excl = audit.get("coverage_excluding_flagged") or {}
+        lines.append(f"audit: {len(audit['flagged'])} of {audit['problems_checked']} problems flagged"
+                     + (f"; coverage@{excl['k'][-1]} without them {100 * excl['pass_at_k'][-1]:.2f}% "
+                        f"({excl['problems']} problems)" if excl.get("k") else ""))
+    return lines
 
 
 def analyze_counts(path, out_dir=None, num_boot: int = 1000, seed: int = 0, frontier_csv=None,

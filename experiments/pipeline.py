@@ -469,10 +469,27 @@ def stage_verify(run_dir, progress: bool = True, quiet_empty: bool = False) -> d
         verification.close()
 
 
-def stage_analyze(run_dir) -> dict:
+def analysis_inputs(run_dir) -> dict:
+    """What the analyzer needs beyond verdicts, read here (the run directory's one reader) and
+    passed as plain data: every sample's scores, and the audit if one was run."""
+    table = rundir.read_scores(run_dir)
+    scores = None if table is None else {name: table[name].to_numpy(zero_copy_only=False)
+                                         for name in table.column_names}
+    if scores is not None:
+        scores["problem_id"] = table["problem_id"].to_pylist()
+    return {"scores": scores, "audit": rundir.read_audit(run_dir)}
+
+
+def stage_analyze(run_dir, **options) -> dict:
     from analysis.report import analyze_run
 
-    return analyze_run(run_dir)
+    return analyze_run(run_dir, **options, **analysis_inputs(run_dir))
+
+
+def stage_score(run_dir, scorers=None, progress: bool = True) -> dict:
+    from .score import stage_score as score
+
+    return score(run_dir, scorers, progress)
 
 
 def run(cfg: dict, run_dir, progress: bool = True) -> dict:
@@ -501,5 +518,8 @@ def run(cfg: dict, run_dir, progress: bool = True) -> dict:
     _say(f"samples: {sampled.get('sampled', 0)} new, {sampled.get('already_stored', 0)} already stored")
     _say(f"verdicts: {verified['verified']} new ({verified['correct']} correct), "
          f"{verified['already_verified']} already stored")
+    scored = stage_score(run_dir, progress=progress) if cfg["score"]["scorers"] else {}
+    for name, st in scored.items():
+        _say(f"scores ({name}): {st['scored']} new")
     report = stage_analyze(run_dir)
-    return {"run_dir": str(run_dir), "sample": sampled, "verify": verified, "report": report}
+    return {"run_dir": str(run_dir), "sample": sampled, "verify": verified, "score": scored, "report": report}

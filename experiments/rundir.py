@@ -190,6 +190,36 @@ def folder_keys(folder, keys: KeySet) -> KeySet:
     return keys
 
 
+def iter_rows(folder, columns: list[str], problem_ids: list[str], batch: int = 10_000,
+              skip: KeySet | None = None, only: KeySet | None = None):
+    """Record batches of folder's shards in write order, each key once (its first row, as every
+    reader counts it), without the keys in `skip` and, when given, only the keys in `only`;
+    shard by shard, so memory holds one batch. columns must include problem_id and sample_index."""
+    seen = KeySet(problem_ids)
+    for path in shard_paths(folder):
+        try:
+            pf = pq.ParquetFile(path)
+            cols = [c for c in columns if c in pf.schema_arrow.names]
+            batches = pf.iter_batches(batch_size=batch, columns=cols)
+            for rb in batches:
+                codes = seen.encode(rb.column("problem_id"), rb.column("sample_index"))
+                _, first = np.unique(codes, return_index=True)
+                keep = np.zeros(len(codes), dtype=bool)
+                keep[first] = True
+                keep &= (codes >= 0) & ~seen.contains(codes)
+                seen.add(codes)
+                if skip is not None:
+                    keep &= ~skip.contains(codes)
+                if only is not None:
+                    keep &= only.contains(codes)
+                if keep.any():
+                    yield rb.filter(pa.array(keep))
+        except StoreError:
+            raise
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise _damaged(path, exc) from None
+
+
 # ------------------------------------------------------------------------------------ run files
 
 

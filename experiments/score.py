@@ -17,9 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from . import rundir
 from .config import ConfigError
@@ -46,29 +44,10 @@ def question_of(problem: dict) -> str:
 
 def unscored(run_dir, name: str, problem_ids: list[str], batch: int):
     """Batches {"problem_id", "sample_index", "text", "mean_logprob"} (lists) of the samples that
-    have no `name` score, in write order; a key stored twice is handed out once (its first row)."""
-    keys = rundir.scored_keys(run_dir, name, rundir.KeySet(problem_ids))
-    for path in rundir.shard_paths(rundir.samples_dir(run_dir)):
-        try:
-            pf = pq.ParquetFile(path)
-            cols = [c for c in COLUMNS if c in pf.schema_arrow.names]
-            batches = pf.iter_batches(batch_size=batch, columns=cols)
-            for rb in batches:
-                codes = keys.encode(rb.column("problem_id"), rb.column("sample_index"))
-                _, first = np.unique(codes, return_index=True)
-                keep = np.zeros(len(codes), dtype=bool)
-                keep[first] = True
-                keep &= (codes >= 0) & ~keys.contains(codes)
-                if not keep.any():
-                    continue
-                keys.add(codes[keep])
-                sel = rb.filter(pa.array(keep))
-                yield {c: (sel.column(c).to_pylist() if c in sel.schema.names else [None] * sel.num_rows)
-                       for c in COLUMNS}
-        except rundir.StoreError:
-            raise
-        except Exception as exc:
-            raise rundir._damaged(path, exc) from None
+    have no `name` score yet, in write order (a key stored twice is handed out once)."""
+    done = rundir.scored_keys(run_dir, name, rundir.KeySet(problem_ids))
+    for rb in rundir.iter_rows(rundir.samples_dir(run_dir), COLUMNS, problem_ids, batch, skip=done):
+        yield {c: (rb.column(c).to_pylist() if c in rb.schema.names else [None] * rb.num_rows) for c in COLUMNS}
 
 
 def _score_logprob(run_dir, ids: list[str], batch: int, bar) -> dict:

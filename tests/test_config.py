@@ -49,6 +49,9 @@ def test_shipped_configs_load():
     (GOOD + '\n[engine]\nper_sample_seeds = "yes"\n', ["per_sample_seeds"]),
     (GOOD.replace('model = "embedded:smollm2-135m-instruct"', 'model = "m"\nbackend = "openai"'), ["base_url"]),
     (GOOD.replace("[task]", "[task\n"), ["invalid TOML"]),
+    (GOOD + '\n[score]\nscorers = ["logprob", "oracle"]\n', ["score.scorers", "logprob, judge, reward"]),
+    (GOOD + '\n[score]\nscorers = ["reward"]\n', ["score.reward_model", "is required"]),
+    (GOOD + '\n[score]\nbatch = 0\n', ["score.batch"]),
 ])
 def test_mistakes_are_named(tmp_path, text, words):
     with pytest.raises(config.ConfigError) as err:
