@@ -63,9 +63,10 @@ def _draw_selection(ax, selection: dict, gap: dict | None, palette: list) -> Non
         k = gap["k"]
         ax.annotate("", xy=(k, gap["coverage"]), xytext=(k, gap["accuracy"]),
                     arrowprops={"arrowstyle": "<->", "color": "0.15", "lw": 1.1, "shrinkA": 0, "shrinkB": 0})
-        ax.annotate(f"verification gap\n{100 * gap['gap']:.1f} pts at k={k}\n(vs {selection_label(gap['best_method'])})",
-                    xy=(k, (gap["coverage"] + gap["accuracy"]) / 2), xytext=(-6, 0), textcoords="offset points",
-                    ha="right", va="center", fontsize=7.5, color="0.1",
+        ax.annotate(f"verification gap\n{100 * gap['gap']:.1f} points at k = {k}\n(coverage vs "
+                    f"{selection_label(gap['best_method'])})",
+                    xy=(k, (gap["coverage"] + gap["accuracy"]) / 2), xytext=(6, 0), textcoords="offset points",
+                    ha="left", va="center", fontsize=7.5, color="0.1",
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.7", "alpha": 0.9})
 
 
@@ -79,9 +80,13 @@ def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict
     goes under the panels. Returns the written paths (PNG first)."""
     if axes is None:
         axes = ["k"] + [a for a in ("flops", "dollars") if all(a in (c.get("compute") or {}) for c in curves)]
-    fig, panels = plt.subplots(1, len(axes), figsize=(6.2 * len(axes), 4.6), squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     single = len(curves) == 1
+    with_selection = single and bool(curves[0].get("selection"))
+    lines = caption.count("\n") + 1 if caption else 0
+    height = 4.6 + 0.17 * lines
+    side = 2.3 if with_selection else 0.0                       # a legend column for the many curves
+    fig, panels = plt.subplots(1, len(axes), figsize=(6.2 * len(axes) + side, height), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, axis in zip(panels[0], axes):
         for i, cv in enumerate(curves):
             col = colors[i % len(colors)]
@@ -134,12 +139,16 @@ def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict
         ax.set_xlabel(AXES[axis])
         ax.set_ylabel("coverage (pass@k)")
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(0.0, 0.42), framealpha=0.9)
+        if with_selection and axis == "k":
+            fig.legend(*ax.get_legend_handles_labels(), fontsize=7.5, loc="upper right", framealpha=0.9,
+                       bbox_to_anchor=(1.0, 0.93))
+        else:
+            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(0.0, 0.42), framealpha=0.9)
     if title:
         fig.suptitle(title)
     if caption:
         fig.text(0.01, 0.01, caption, fontsize=8, color="0.25", ha="left", va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.07 * (caption.count("\n") + 1) if caption else 0, 1, 1))
+    fig.tight_layout(rect=(0, (0.1 + 0.16 * lines) / height if lines else 0, 1 - side / fig.get_figwidth(), 1))
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []

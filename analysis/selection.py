@@ -26,7 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from numba import njit
 
 from .fit import log_grid
 
@@ -89,8 +88,7 @@ def answer_codes(group, answers, correct) -> tuple[np.ndarray, np.ndarray]:
     return codes, right
 
 
-@njit(cache=True, nogil=True)
-def _vote_kernel(codes, weights, nonneg, right, perms, ks, colors, out):  # pragma: no cover (compiled)
+def _vote_walk(codes, weights, nonneg, right, perms, ks, colors, out):  # pragma: no cover (compiled)
     """Every draw's accuracy for one problem, majority (out[0]) and one weighted vote per column
     of `weights` (n, methods) (out[1 + m]), at each k (out[:, i, d]).
 
@@ -162,6 +160,19 @@ def _vote_kernel(codes, weights, nonneg, right, perms, ks, colors, out):  # prag
                 total[c, m] = 0.0
 
 
+_compiled = []
+
+
+def _vote_kernel():
+    """_vote_walk compiled by numba (imported here, on first use: it takes a second to import);
+    numba caches the machine code beside this file, so only the first run anywhere compiles."""
+    if not _compiled:
+        from numba import njit
+
+        _compiled.append(njit(cache=True, nogil=True)(_vote_walk))
+    return _compiled[0]
+
+
 def votes_at_k(group, answers, correct, ks, weights: dict | None = None, draws: int = 200,
                seed: int = 0) -> dict | None:
     """Monte Carlo majority vote@k and score-weighted votes@k, every method on the same random
@@ -191,6 +202,8 @@ def votes_at_k(group, answers, correct, ks, weights: dict | None = None, draws: 
         raise ValueError(f"k = {ks[-1]} is more than the fewest samples of a problem ({sizes.min()})")
     orders = {int(n): rng.permuted(np.broadcast_to(np.arange(n, dtype=np.int32), (draws, n)), axis=1)
               for n in np.unique(sizes)}
+    kernel = _vote_kernel()
+
     def problem(bound):
         a, b = bound
         idx = order[a:b]
@@ -198,7 +211,7 @@ def votes_at_k(group, answers, correct, ks, weights: dict | None = None, draws: 
         if used[0] != 0:
             used, local = np.concatenate([[0], used]), local + 1
         out = np.empty((1 + len(names), len(ks), draws))
-        _vote_kernel(local.reshape(-1).astype(np.int64), np.ascontiguousarray(wts[:, idx].T), nonneg,
+        kernel(local.reshape(-1).astype(np.int64), np.ascontiguousarray(wts[:, idx].T), nonneg,
                      right[used].astype(np.int64), orders[b - a], ks, len(used), out)
         return out
 
