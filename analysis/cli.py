@@ -65,7 +65,9 @@ def _fail(msg: str) -> int:
     return 2
 
 
-def main_analyze(argv: list[str]) -> int:
+def main_analyze(argv: list[str], inputs=None, errors: tuple = ()) -> int:
+    """inputs: run_dir -> extra keyword arguments of analyze_run (scores, audit), given by the
+    layer that reads run directories (experiments); errors: its error types, reported in one line."""
     try:
         args = _analyze_parser().parse_args(argv)
         if bool(args.run_dir) == bool(args.counts):
@@ -73,8 +75,9 @@ def main_analyze(argv: list[str]) -> int:
         if args.bootstrap < 1:
             raise CountsError(f"--bootstrap must be >= 1, got {args.bootstrap}")
         if args.run_dir:
+            extra = inputs(args.run_dir) if inputs is not None and Path(args.run_dir).is_dir() else {}
             rep = analyze_run(args.run_dir, num_boot=args.bootstrap, seed=args.seed, benchmark=args.benchmark,
-                              frontier_csv=args.frontier, frontier_runs=args.frontier_run)
+                              frontier_csv=args.frontier, frontier_runs=args.frontier_run, **extra)
             print(format_table(rep))
             for fr in rep.get("frontier", []):
                 cross = fr["crossovers"][0]
@@ -113,7 +116,7 @@ def main_analyze(argv: list[str]) -> int:
             print(f"wrote {args.json}")
         print(f"wrote {out_dir / 'report.json'}, {result['plots'][0]}, {result['plots'][1]}")
         return 0
-    except (CountsError, RunError, ValueError, OSError) as e:
+    except (CountsError, RunError, ValueError, OSError, *errors) as e:
         return _fail(str(e))
 
 

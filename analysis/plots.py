@@ -39,17 +39,54 @@ def spread(values, gap: float, low: float = 0.0, high: float = 1.0) -> list[floa
     return out.tolist()
 
 
+STYLES = {"majority": (0, (1, 1)), "best_of": "--", "weighted_vote": "-."}
+
+
+def selection_label(method: str) -> str:
+    kind, _, score = method.partition(":")
+    return {"majority": "majority vote", "best_of": f"best-of-k by {score}",
+            "weighted_vote": f"vote weighted by {score}"}.get(kind, method)
+
+
+def _draw_selection(ax, selection: dict, gap: dict | None, palette: list) -> None:
+    """Selection curves under the coverage curve (with a band of 2 standard errors where they
+    are Monte Carlo), and the verification gap at the largest k as a labelled bar."""
+    for j, (method, m) in enumerate(selection.items()):
+        col = palette[j % len(palette)]
+        k, acc = np.asarray(m["k"], dtype=float), np.asarray(m["accuracy"], dtype=float)
+        ax.plot(k, acc, color=col, lw=1.5, ls=STYLES.get(method.partition(":")[0], "-"),
+                label=selection_label(method))
+        err = np.asarray(m.get("stderr") or np.zeros_like(acc), dtype=float)
+        if err.any():
+            ax.fill_between(k, acc - 2 * err, acc + 2 * err, color=col, alpha=0.12, lw=0)
+    if gap:
+        k = gap["k"]
+        ax.annotate("", xy=(k, gap["coverage"]), xytext=(k, gap["accuracy"]),
+                    arrowprops={"arrowstyle": "<->", "color": "0.15", "lw": 1.1, "shrinkA": 0, "shrinkB": 0})
+        ax.annotate(f"verification gap\n{100 * gap['gap']:.1f} points at k = {k}\n(coverage vs "
+                    f"{selection_label(gap['best_method'])})",
+                    xy=(k, (gap["coverage"] + gap["accuracy"]) / 2), xytext=(6, 0), textcoords="offset points",
+                    ha="left", va="center", fontsize=7.5, color="0.1",
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.7", "alpha": 0.9})
+
+
 def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict] | None = None,
                   axes: list[str] | None = None, caption: str = "") -> list[str]:
     """Draw one panel per axis; each curve dict holds label, k, pass_at_k, ci_low, ci_high and
-    optionally fit {a, b}, forecast {k, coverage}, vote {k, vote_at_k}, compute {flops, dollars}.
+    optionally fit {a, b}, forecast {k, coverage}, vote {k, vote_at_k}, compute {flops, dollars},
+    selection {method: {k, accuracy, stderr}} and gap {k, coverage, accuracy, gap, best_method}
+    (drawn for a single curve: selection curves under coverage, the gap at the largest k).
     Frontier lines are labelled at the right edge, spread so no two labels overlap; `caption`
     goes under the panels. Returns the written paths (PNG first)."""
     if axes is None:
         axes = ["k"] + [a for a in ("flops", "dollars") if all(a in (c.get("compute") or {}) for c in curves)]
-    fig, panels = plt.subplots(1, len(axes), figsize=(6.2 * len(axes), 4.6), squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     single = len(curves) == 1
+    with_selection = single and bool(curves[0].get("selection"))
+    lines = caption.count("\n") + 1 if caption else 0
+    height = 4.6 + 0.17 * lines
+    side = 2.3 if with_selection else 0.0                       # a legend column for the many curves
+    fig, panels = plt.subplots(1, len(axes), figsize=(6.2 * len(axes) + side, height), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, axis in zip(panels[0], axes):
         for i, cv in enumerate(curves):
             col = colors[i % len(colors)]
@@ -75,8 +112,11 @@ def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict
                     ax.fill_between(fc["k"], fc["low"], fc["high"], color=col, alpha=0.1, lw=0)
                 if single:
                     ax.axvline(fc["k"][0], color="0.4", ls=":", lw=0.9)     # where the extrapolation starts
+            sel = cv.get("selection")
+            if axis == "k" and single and sel:
+                _draw_selection(ax, sel, cv.get("gap"), colors[1:])
             vote = cv.get("vote")
-            if axis == "k" and vote and vote.get("k"):
+            if axis == "k" and vote and vote.get("k") and not (single and sel):
                 ax.plot(vote["k"], vote["vote_at_k"], color=col, ls=(0, (1, 1)), lw=1.5,
                         label="majority vote@k" if single or i == 0 else None)
         frontier = frontier or []
@@ -99,12 +139,16 @@ def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict
         ax.set_xlabel(AXES[axis])
         ax.set_ylabel("coverage (pass@k)")
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(0.0, 0.42), framealpha=0.9)
+        if with_selection and axis == "k":
+            fig.legend(*ax.get_legend_handles_labels(), fontsize=7.5, loc="upper right", framealpha=0.9,
+                       bbox_to_anchor=(1.0, 0.93))
+        else:
+            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(0.0, 0.42), framealpha=0.9)
     if title:
         fig.suptitle(title)
     if caption:
         fig.text(0.01, 0.01, caption, fontsize=8, color="0.25", ha="left", va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.07 * (caption.count("\n") + 1) if caption else 0, 1, 1))
+    fig.tight_layout(rect=(0, (0.1 + 0.16 * lines) / height if lines else 0, 1 - side / fig.get_figwidth(), 1))
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []

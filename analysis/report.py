@@ -16,7 +16,7 @@ from .frontier import attach_frontier, frontier_for, load_frontier, measured_sco
 from .passk import coverage_curve, validate_counts
 from .plots import plot_coverage
 from .rundir import RunError, read_run
-from .selection import default_ks, vote_at_k
+from .selection import best_of_k, default_ks, votes_at_k
 
 FIRST_K_RULE = ("solve mode: sampling stopped on success, so coverage at k is the share of problems solved "
                 "within their first k samples, for k up to the fewest attempts of an unsolved problem")
@@ -94,18 +94,114 @@ def forecast_report(n, c, reach: int = 100, method: str = "power_law", num_boot:
     return out
 
 
-def vote_curve(run: dict, seed: int = 0) -> dict | None:
-    """Majority vote@k over the extracted answers (Monte Carlo, analysis.selection), or None
-    when no verdict carries an answer."""
-    if run.get("extracted_answer") is None:
-        return None
+LOG_SCORES = ("logprob",)   # scores that are log-probabilities: a vote weighs them as exp(score)
+VOTE_RULE = ("Monte Carlo, {draws} random orders of each problem's samples (shared by every vote method and by "
+             "problems with the same n), seed {seed}; ties split evenly; stderr is the standard error of the mean")
+
+
+def align_scores(run: dict, scores: dict | None) -> dict:
+    """Each score as an array aligned with the run's samples (NaN where a sample has none).
+    scores: {"problem_id": [...], "sample_index": [...], <name>: [...], ...}."""
+    if not scores:
+        return {}
+    pids = np.asarray(scores["problem_id"]).astype(str)
+    idx = np.asarray(scores["sample_index"], dtype=np.int64)
+    ids = np.asarray(run["problem_ids"]).astype(str)
+    pos = np.searchsorted(ids, pids)
+    known = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == pids)
+    span = int(max(run["sample_index"].max(), idx.max() if len(idx) else 0)) + 1
+    run_key = run["group"].astype(np.int64) * span + run["sample_index"].astype(np.int64)
+    order = np.argsort(run_key, kind="stable")
+    key = pos[known].astype(np.int64) * span + idx[known]
+    at = np.searchsorted(run_key[order], key)
+    hit = (at < len(run_key)) & (run_key[order][np.minimum(at, len(run_key) - 1)] == key)
+    out = {}
+    for name, values in scores.items():
+        if name in ("problem_id", "sample_index"):
+            continue
+        col = np.full(len(run_key), np.nan)
+        vals = np.asarray(values, dtype=np.float64)[known]
+        col[order[at[hit]]] = vals[hit]
+        out[name] = col
+    return out
+
+
+def selection_report(run: dict, scores: dict | None, seed: int = 0, draws: int = 200) -> tuple[dict, list[str]]:
+    """Selection@k for every method the run's data allows, and notes on what was left out:
+    majority (extracted answers), best_of:<score> (exact), weighted_vote:<score> (answers and a
+    score). {method: {"k", "accuracy", "stderr", "rule"}} on one k grid."""
     ks = default_ks(int(run["n"].min()))
-    out = vote_at_k(run["group"], run["extracted_answer"], run["correct"], ks, seed=seed)
-    if out is None:
+    aligned = align_scores(run, scores)
+    notes, usable = [], {}
+    for name, col in aligned.items():
+        missing = int(np.isnan(col).sum())
+        if missing:
+            notes.append(f"selection by {name} left out: {missing} of {len(col)} verified samples have no {name} "
+                         f"score (run `monkeys score RUN_DIR`)")
+        else:
+            usable[name] = col
+    out = {}
+    answers = run.get("extracted_answer")
+    weights = {}
+    for name, col in usable.items():
+        w = np.exp(col) if name in LOG_SCORES else col
+        if (w < 0).any():
+            notes.append(f"weighted_vote:{name} left out: negative scores cannot weigh a vote")
+        else:
+            weights[name] = w
+    votes = (votes_at_k(run["group"], answers, run["correct"], ks, weights, draws=draws, seed=seed)
+             if answers is not None else None)
+    rule = VOTE_RULE.format(draws=draws, seed=seed)
+    if votes is not None:
+        out["majority"] = {"k": ks.tolist(), "accuracy": votes["majority"]["accuracy"].tolist(),
+                           "stderr": votes["majority"]["stderr"].tolist(),
+                           "rule": "the most frequent extracted answer; " + rule}
+    for name, col in usable.items():
+        acc = best_of_k(run["group"], col, run["correct"], ks)
+        out[f"best_of:{name}"] = {"k": ks.tolist(), "accuracy": acc.tolist(), "stderr": [0.0] * len(ks),
+                                  "rule": f"the sample with the highest {name} score; exact (closed form), ties "
+                                          "split evenly"}
+    for name in weights:
+        if votes is not None:
+            how = "exp(score) (its mean token probability)" if name in LOG_SCORES else "its score"
+            out[f"weighted_vote:{name}"] = {
+                "k": ks.tolist(), "accuracy": votes[name]["accuracy"].tolist(), "stderr": votes[name]["stderr"].tolist(),
+                "rule": f"the extracted answer with the largest sum of weights, each sample weighing {how}; " + rule}
+    return out, notes
+
+
+def verification_gap(rep: dict) -> dict | None:
+    """Coverage minus the best selection method's accuracy at the largest k both have."""
+    sel = rep.get("selection") or {}
+    if not sel:
         return None
-    return {"k": ks.tolist(), "vote_at_k": out["accuracy"].tolist(), "stderr": out["stderr"].tolist(),
-            "rule": f"majority of extracted answers; ties split evenly; Monte Carlo, {out['draws']} random orders of "
-                    f"each problem's samples, seed {out['seed']}; stderr is the standard error of the mean"}
+    k = min(m["k"][-1] for m in sel.values())
+    at = {name: m["accuracy"][m["k"].index(k)] for name, m in sel.items() if k in m["k"]}
+    best = max(at, key=at.get)
+    cov = rep["coverage_every_k"][k - 1]
+    return {"k": k, "coverage": cov, "best_method": best, "accuracy": at[best], "gap": cov - at[best]}
+
+
+def audit_report(audit: dict | None, run: dict, grid) -> dict | None:
+    """What `monkeys audit` found, and coverage with its flagged problems left out beside the raw one."""
+    if not audit:
+        return None
+    probs = audit.get("problems") or {}
+    flagged = sorted(pid for pid, p in probs.items() if p.get("flagged"))
+    ids = np.asarray(run["problem_ids"]).astype(str)
+    keep = ~np.isin(ids, flagged)
+    out = {k: audit[k] for k in ("repeats", "failing_per_problem", "created") if k in audit}
+    out.update({"problems_checked": len(probs), "flagged": flagged,
+                "gold_failed": sorted(pid for pid, p in probs.items() if p.get("gold") == "failed"),
+                "flaky": sorted(pid for pid, p in probs.items() if p.get("flips") or p.get("gold") == "flaky"),
+                "no_gold": sorted(pid for pid, p in probs.items() if p.get("gold") == "absent")})
+    if keep.any():
+        n, c = run["n"][keep], run["c"][keep]
+        k_all, cov = coverage_curve(n, c)
+        ks = [k for k in grid if k <= k_all[-1]]
+        out["coverage_excluding_flagged"] = {"k": ks, "pass_at_k": [float(cov[k - 1]) for k in ks],
+                                             "problems": int(keep.sum())}
+    return out
 
 
 def is_solve_mode(cfg: dict) -> bool:
@@ -153,9 +249,13 @@ def _value_at(report: dict, k: int, key: str = "pass_at_k"):
 
 
 def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, benchmark: str | None = None,
-                frontier_csv=None, frontier_runs=()) -> dict:
+                frontier_csv=None, frontier_runs=(), scores: dict | None = None, audit: dict | None = None) -> dict:
     """Analyse a run directory: write report.json, coverage.png and coverage.svg into it and
     return the report dict.
+
+    scores: per-sample scores read from the run directory by the caller (experiments.rundir):
+    {"problem_id", "sample_index", <scorer>: values ...}; audit: what `monkeys audit` stored.
+    Selection curves (majority, best_of:<score>, weighted_vote:<score>) go beside coverage.
 
     Frontier lines: rows of the cited table (plus frontier_csv) for the run's benchmark, and the
     pass@1 of each run directory in frontier_runs (single-shot runs of frontier models).
@@ -193,9 +293,18 @@ def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, benchmark: str | N
         rep["compute"]["gpu_hours_measured"] = hours
         if "dollars" not in rep["compute"]:
             rep["notes"].append("no price and no measured time; dollar axis omitted")
-    vote = None if solve else vote_curve(run, seed)
-    if vote is not None:
-        rep["vote"] = vote
+    if not solve:
+        rep["selection"], notes = selection_report(run, scores, seed)
+        rep["notes"] += notes
+        if "majority" in rep["selection"]:   # the earlier key, kept for readers of report.json
+            maj = rep["selection"]["majority"]
+            rep["vote"] = {"k": maj["k"], "vote_at_k": maj["accuracy"], "stderr": maj["stderr"], "rule": maj["rule"]}
+        gap = verification_gap(rep)
+        if gap is not None:
+            rep["verification_gap"] = gap
+    audited = audit_report(audit, run, rep["coverage"]["k"])
+    if audited is not None:
+        rep["audit"] = audited
     rep["benchmark"] = benchmark or _benchmark(cfg)
     rows = frontier_for(rep["benchmark"], load_frontier(frontier_csv)) + [measured_score(d) for d in frontier_runs]
     attach_frontier(rep, rows)
@@ -218,6 +327,17 @@ def plot_caption(rep: dict) -> str:
         same = sizes == [rep.get("num_problems")]
         line += (f"\nFrontier lines: single-sample scores published for {where}"
                  + ("" if same else f", not these {rep.get('num_problems')}: compare levels, not crossovers exactly"))
+    if rep.get("selection"):
+        line += ("\nSelection: picking one of k samples without an oracle (Monte Carlo votes with 2-stderr bands; "
+                 "best-of-k exact)")
+    audit = rep.get("audit")
+    if audit:
+        excl = audit.get("coverage_excluding_flagged") or {}
+        at = (f"; coverage@{excl['k'][-1]} {100 * rep['coverage_every_k'][excl['k'][-1] - 1]:.1f}% raw, "
+              f"{100 * excl['pass_at_k'][-1]:.1f}% without them") if excl.get("k") else ""
+        line += (f"\nAudit ({audit.get('repeats', '?')} re-runs): {len(audit['flagged'])} of {audit['problems_checked']} "
+                 f"problems flagged ({len(audit['gold_failed'])} reject their gold solution, {len(audit['flaky'])} "
+                 f"flaky{', ' + str(len(audit['no_gold'])) + ' without gold' if audit['no_gold'] else ''}){at}")
     return line
 
 
@@ -225,7 +345,8 @@ def write_outputs(rep: dict, out_dir, title: str = "", stem: str = "coverage") -
     """Draw the plots and write report.json next to them."""
     out_dir = Path(out_dir)
     curve = dict(rep["coverage"], label=rep.get("model", "coverage"), fit=rep.get("fit"),
-                 compute=rep.get("compute"), forecast=rep.get("forecast_curve"), vote=rep.get("vote"))
+                 compute=rep.get("compute"), forecast=rep.get("forecast_curve"), vote=rep.get("vote"),
+                 selection=rep.get("selection"), gap=rep.get("verification_gap"))
     paths = plot_coverage([curve], out_dir / stem, title=title, frontier=rep.get("frontier"),
                           caption=plot_caption(rep))
     rep["plot"] = paths[0]
@@ -259,7 +380,36 @@ def format_table(report: dict) -> str:
     if fit.get("a") is not None:
         lines.append(f"power-law fit log c = a k^b over k in [{fit['k_min']}, {fit['k_max']}]: "
                      f"a = {fit['a']:.4f}, b = {fit['b']:.4f} (rms residual {fit['rmse_coverage']:.4f} in coverage)")
+    lines += format_selection(report)
     return "\n".join(lines)
+
+
+def format_selection(report: dict) -> list[str]:
+    """Selection@k beside coverage at the k both report, the verification gap, the audit."""
+    sel = report.get("selection") or {}
+    lines = []
+    if sel:
+        grid = next(iter(sel.values()))["k"]
+        ks = sorted({grid[0], grid[-1]} | {k for k in grid if k & (k - 1) == 0})
+        names = list(sel)
+        width = max(10, *(len(m) for m in names))
+        lines.append("selection (one answer picked out of k, no oracle):")
+        lines.append(f"{'k':>7}  {'coverage':>8}" + "".join(f"  {m:>{width}}" for m in names))
+        for k in ks:
+            j = grid.index(k)
+            lines.append(f"{k:>7}  {100 * report['coverage_every_k'][k - 1]:7.2f}%"
+                         + "".join(f"  {100 * sel[m]['accuracy'][j]:{width - 1}.2f}%" for m in names))
+    gap = report.get("verification_gap")
+    if gap:
+        lines.append(f"verification gap at k = {gap['k']}: coverage {100 * gap['coverage']:.2f}% vs "
+                     f"{100 * gap['accuracy']:.2f}% by {gap['best_method']}: {100 * gap['gap']:.2f} points")
+    audit = report.get("audit")
+    if audit:
+        excl = audit.get("coverage_excluding_flagged") or {}
+        lines.append(f"audit: {len(audit['flagged'])} of {audit['problems_checked']} problems flagged"
+                     + (f"; coverage@{excl['k'][-1]} without them {100 * excl['pass_at_k'][-1]:.2f}% "
+                        f"({excl['problems']} problems)" if excl.get("k") else ""))
+    return lines
 
 
 def analyze_counts(path, out_dir=None, num_boot: int = 1000, seed: int = 0, frontier_csv=None,

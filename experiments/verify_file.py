@@ -79,6 +79,24 @@ def _reference_of(row: dict, refs: dict) -> dict:
     return base
 
 
+def check_references(jobs: list[dict], rows: list[dict], path: str) -> None:
+    """Refuse, before anything is verified, a reference the verifier cannot read (it would mark
+    every sample of its problem failed): one line naming the line, the task id and the field."""
+    from verifiers.api import reference_problem  # noqa: PLC0415
+
+    seen = set()
+    for job, row in zip(jobs, rows):
+        ref = job["reference"]
+        key = (job["problem_id"], json.dumps(ref, sort_keys=True, default=str))
+        if key in seen:
+            continue
+        seen.add(key)
+        why = reference_problem(job["verifier"], ref)
+        if why:
+            where = f"{path}:{row['_line']}" if "reference" in row else f"the {job['verifier']} data"
+            raise InputError(f"{where}: task_id {job['problem_id']!r}: reference {why}; nothing was verified")
+
+
 def main_verify_file(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="monkeys verify-file", description=__doc__.splitlines()[0])
     ap.add_argument("--task", required=True, choices=sorted(TASKS))
@@ -101,6 +119,7 @@ def main_verify_file(argv: list[str]) -> int:
         kind = get_task(args.task).verifier
         jobs = [{"problem_id": str(r["task_id"]), "sample_index": i, "verifier": kind,
                  "text": r["completion"], "reference": _reference_of(r, refs)} for i, r in enumerate(rows)]
+        check_references(jobs, rows, args.samples)
         results = verify(jobs, workers=args.workers, timeout=timeout)
         tmp = args.out + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:

@@ -184,3 +184,24 @@ def actor_options(bundles: list[dict], group, env: dict) -> dict:
     if custom and not tp:
         opts["resources"] = custom
     return opts
+
+
+def engine_layout(num_engines: int, *, tensor_parallel: int = 1, cpus_per_engine: int = 0,
+                  resources: dict | None = None, what: str = "num_engines",
+                  fix: str = "lower [engine] num_engines (or cpus_per_engine, tensor_parallel_size), or add nodes"
+                  ) -> tuple[str, list[dict], int]:
+    """(kind, bundles, cpus) of `num_engines` engines on the cluster joined now, refused up front
+    when the alive nodes cannot hold them. A CPU engine's cores: the smallest node's logical
+    CPUs, at most this machine's cores (a local cluster counts one logical CPU more than it
+    has, for the verifier), split evenly."""
+    import ray
+
+    kind = engine_kind(ray.cluster_resources())
+    nodes = alive_nodes()
+    if kind == "cpu" and tensor_parallel > 1:
+        raise SamplerError(f"tensor_parallel_size = {tensor_parallel} needs GPUs; the Ray cluster has none")
+    node_cpus = min([int(n["resources"].get("CPU", 1)) for n in nodes] + [os.cpu_count() or 1])
+    cpus = cpus_per_engine or max(1, node_cpus // num_engines)
+    bundles = engine_bundles(kind, tensor_parallel=tensor_parallel, cpus=cpus, resources=resources)
+    check_capacity(nodes, engine_demand(bundles), num_engines, f"{what} = {num_engines}", fix)
+    return kind, bundles, cpus

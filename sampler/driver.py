@@ -11,7 +11,6 @@ or stops answering runs into a deadline that names it.
 """
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from typing import Callable
@@ -317,20 +316,11 @@ def sample(requests: list[dict], *, sink: Callable[[list[dict]], None], stored: 
     if not ray.is_initialized():
         cluster.connect()
     t0 = time.monotonic()
-    kind = cluster.engine_kind(ray.cluster_resources())
-    nodes = cluster.alive_nodes()
     tp = int((engine_args or {}).get("tensor_parallel_size", 1))
-    if kind == "cpu" and tp > 1:
-        raise SamplerError(f"tensor_parallel_size = {tp} needs GPUs; the Ray cluster has none")
+    kind, bundles, cpus = cluster.engine_layout(num_engines, tensor_parallel=tp, cpus_per_engine=cpus_per_engine,
+                                                resources=resources)
     if kind == "gpu" and tp > 1:
         engine_args = dict(engine_args, distributed_executor_backend="ray")
-    # A CPU engine's cores: the smallest node's logical CPUs, at most this machine's cores (a
-    # local cluster counts one logical CPU more than it has, for the verifier), split evenly.
-    node_cpus = min([int(n["resources"].get("CPU", 1)) for n in nodes] + [os.cpu_count() or 1])
-    cpus = cpus_per_engine or max(1, node_cpus // num_engines)
-    bundles = cluster.engine_bundles(kind, tensor_parallel=tp, cpus=cpus, resources=resources)
-    cluster.check_capacity(nodes, cluster.engine_demand(bundles), num_engines, f"num_engines = {num_engines}",
-                           "lower [engine] num_engines (or cpus_per_engine, tensor_parallel_size), or add nodes")
     spec = {"kind": kind, "bundles": bundles, "cpus": cpus, "model": model, "sampling": sampling,
             "engine_args": engine_args, "seed": seed, "per_sample_seeds": per_sample_seeds, "num_engines": num_engines,
             "inflight": inflight, "kv_cache_gib": kv_cache_gib, "max_restarts": max_restarts,

@@ -64,6 +64,9 @@ def test_every_shipped_config_passes_validation(path):
     (GOOD.replace("limit = 2", "time_buffer = -1"), ["task.time_buffer", ">= 0"]),
     (GOOD.replace("limit = 2", 'shots_seed = "0"'), ["task.shots_seed", "int"]),
     (GOOD.replace("temperature = 0.8", 'stop = ["a", ""]'), ["sampling.stop", "non-empty strings"]),
+    (GOOD + '\n[score]\nscorers = ["logprob", "oracle"]\n', ["score.scorers", "logprob, judge, reward"]),
+    (GOOD + '\n[score]\nscorers = ["reward"]\n', ["score.reward_model", "is required"]),
+    (GOOD + '\n[score]\nbatch = 0\n', ["score.batch"]),
 ])
 def test_mistakes_are_named(tmp_path, text, words):
     with pytest.raises(config.ConfigError) as err:

@@ -37,6 +37,45 @@ def check_safely(kind: str, text: str, ref: dict, timeout: float) -> tuple[bool,
         return False, None, f"verifier error: {type(e).__name__}: {e}"[:200]
 
 
+def reference_problem(kind: str, ref) -> str | None:
+    """Why the `kind` verifier cannot read this reference, naming the field; None when it can.
+    Checked for every problem before anything is verified, so that an unreadable reference
+    stops the run instead of marking every sample of its problem failed."""
+    if kind not in KINDS:
+        return f"unknown verifier {kind!r} (known: {', '.join(KINDS)})"
+    if not isinstance(ref, dict):
+        return f"the reference is {type(ref).__name__}, not a JSON object"
+
+    def text(field: str) -> str | None:
+        value = ref.get(field)
+        if not isinstance(value, str) or not value.strip():
+            return f"field {field!r} is missing or not a non-empty string"
+        return None
+
+    if kind == "gsm8k":
+        if "answer" not in ref or isinstance(ref["answer"], (dict, list, bool)) or ref["answer"] is None:
+            return "field 'answer' is missing or not a number"
+        if math_answer.reference_number(ref["answer"]) is None:
+            return (f"field 'answer' = {str(ref['answer'])[:80]!r} is not a number (nor a GSM8K answer text "
+                    "ending in '#### N')")
+        return None
+    if kind == "math":
+        return text("answer")
+    if kind == "humaneval":
+        return text("prompt") or text("test") or text("entry_point")
+    if kind == "mbpp":
+        tests = ref.get("test_list")
+        if not isinstance(tests, list) or not tests or not all(isinstance(t, str) for t in tests):
+            return "field 'test_list' is missing or not a non-empty list of strings"
+        return None
+    tests = ref.get("tests")
+    if not isinstance(tests, list) or not tests or not all(
+            isinstance(t, dict) and isinstance(t.get("input"), str) and isinstance(t.get("output"), str)
+            for t in tests):
+        return "field 'tests' is missing or not a non-empty list of {\"input\", \"output\"} strings"
+    return None
+
+
 def normalise(kind: str, text: str) -> str:
     """The form under which two samples count as the same candidate."""
     if kind == "math":

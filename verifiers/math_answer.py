@@ -2,7 +2,8 @@
 
 GSM8K rule, first match wins: the number after the last `####`; else after the last
 "the (final) answer is"; else the last number in the text. Numbers compare exactly as
-decimals after dropping `,`, `$`, `%` and a trailing `.0`.
+decimals after dropping `,`, `$`, `%` and a trailing `.0`. The reference may be the number
+or the dataset's own answer text (read after its last `####`).
 
 MATH: the content of the last `\\boxed{...}` (or `\\fbox{...}`), compared with the reference by
 math-verify (numeric and symbolic equivalence, intervals, sets, matrices). Parsing
@@ -46,12 +47,21 @@ def extract_gsm8k(text: str) -> str | None:
     return clean_number(found[-1]) if found else None
 
 
+def reference_number(answer) -> str | None:
+    """A GSM8K reference as a clean number: '18', '1,200', or the dataset's own answer text
+    ('... #### 18', read after the last '####'). None when it is neither."""
+    text = str(answer)
+    if "####" in text:
+        text = text.rsplit("####", 1)[1]
+    return clean_number(text)
+
+
 def check_gsm8k(text: str, ref: dict) -> tuple[bool, str | None, str]:
     got = extract_gsm8k(text)
     if got is None:
         return False, None, "no answer found"
-    want = clean_number(str(ref["answer"]))
-    if want is None:
+    want = reference_number(ref["answer"])
+    if want is None:  # refused before verification starts (api.reference_problem); kept as a guard
         return False, got, f"reference is not a number: {ref['answer']!r}"
     return got == want, got, "correct" if got == want else f"expected {want}"
 

@@ -5,7 +5,7 @@ Each module in this package (other than those starting with "_") defines one ben
 adding one module. `load_problems(task, options)` turns the [task] table into problems:
 
     {"problem_id": str, "index": int, "messages": [{"role", "content"}, ...], "raw": str,
-     "reference": dict, "shots": [example ids]}
+     "reference": dict, "gold": str | None, "shots": [example ids]}
 
 `messages` is the chat form (rendered with the model's chat template); `raw` is the plain
 completion prompt for base models; `index` is the problem's row in its source.
@@ -125,7 +125,7 @@ def load_problems(task: Task | str, options: dict | None = None) -> list[dict]:
             shots = _draw.shots(p, pool, opts["shots"], opts["shots_seed"], by_text)
         messages, raw = task.render(p, shots)
         out.append({"problem_id": p["problem_id"], "index": p["index"], "messages": messages, "raw": raw,
-                    "reference": p["reference"], "shots": [ex["id"] for ex in shots]})
+                    "reference": p["reference"], "gold": p.get("gold"), "shots": [ex["id"] for ex in shots]})
     return out
 
 

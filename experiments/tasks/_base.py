@@ -17,8 +17,9 @@ class Task:
 
     load(source, options) -> problems: plain dicts {"problem_id": str, "index": int (the row's
         position in the source), "text": str (the statement, used to keep a problem out of its
-        own few-shot examples), "reference": dict (what the verifier compares against), plus
-        whatever `render` needs}. `options` is the [task] table.
+        own few-shot examples), "reference": dict (what the verifier compares against), "gold":
+        str | None (the dataset's own solution written as a sample would be; `monkeys audit` runs
+        it through the verifier), plus whatever `render` needs}. `options` is the [task] table.
     render(problem, shots) -> (messages, raw): the chat turns and the plain completion prompt,
         with `shots` (examples from `examples`) in front.
     examples(source, shots_source) -> the few-shot pool: dicts {"id", "text", ...}. None means

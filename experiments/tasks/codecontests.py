@@ -89,7 +89,8 @@ def load(source: str, options: dict) -> list[dict]:
             continue
         out.append({"problem_id": text_field(row, "name", where), "index": i, "text": description,
                     "reference": {"tests": tests(row, where), "time_limit_s": time_limit_s(row, where),
-                                  "time_buffer_s": buffer}})
+                                  "time_buffer_s": buffer},
+                    "gold": python3_solution(row)})
     return out
 
 

@@ -47,7 +47,8 @@ def _rows(rows: list[dict], source: str) -> list[tuple[str, str]]:
 
 def load(source: str, options: dict) -> list[dict]:
     rows = load_rows(source, split="test", config=None if is_local(source) else "main")
-    return [{"problem_id": f"gsm8k/{i}", "index": i, "text": q, "reference": {"answer": gold(a)}}
+    return [{"problem_id": f"gsm8k/{i}", "index": i, "text": q, "reference": {"answer": gold(a)},
+             "gold": a}
             for i, (q, a) in enumerate(_rows(rows, source))]
 
 

@@ -30,7 +30,8 @@ def load(source: str, options: dict) -> list[dict]:
         prompt = text_field(row, "prompt", where)
         out.append({"problem_id": task_id, "index": index, "text": prompt,
                     "reference": {"prompt": prompt, "test": text_field(row, "test", where),
-                                  "entry_point": text_field(row, "entry_point", where)}})
+                                  "entry_point": text_field(row, "entry_point", where)},
+                    "gold": row.get("canonical_solution")})
     return out
 
 

@@ -67,8 +67,10 @@ def load(source: str, options: dict) -> list[dict]:
     out = []
     for i, row in enumerate(rows):
         where = f"{source} row {i + 1}"
+        answer = _answer(row, where)
         out.append({"problem_id": str(row.get("unique_id") or f"math500/{i}"), "index": i,
-                    "text": text_field(row, "problem", where), "reference": {"answer": _answer(row, where)}})
+                    "text": text_field(row, "problem", where), "reference": {"answer": answer},
+                    "gold": row.get("solution") or f"The answer is $\\boxed{{{answer}}}$."})
     return out
 
 

@@ -20,7 +20,8 @@ def load(source: str, options: dict) -> list[dict]:
         if not isinstance(tests, list) or not tests:
             raise TaskError(f"{where}: missing or empty field 'test_list'; every row needs it")
         out.append({"problem_id": f"mbpp/{row.get('task_id', i)}", "index": i, "text": prompt, "tests": list(tests),
-                    "reference": {"test_list": list(tests), "test_imports": list(row.get("test_imports") or [])}})
+                    "reference": {"test_list": list(tests), "test_imports": list(row.get("test_imports") or [])},
+                    "gold": row.get("code")})
     return out
 
 

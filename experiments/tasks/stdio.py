@@ -27,6 +27,17 @@ def _tests(row: dict, where: str) -> list[dict]:
     return tests
 
 
+def _gold(row: dict) -> str | None:
+    """A given 'solution', else CodeContests' first Python 3 solution (language 3)."""
+    if isinstance(row.get("solution"), str):
+        return row["solution"]
+    sols = row.get("solutions") or {}
+    for lang, code in zip(sols.get("language") or [], sols.get("solution") or []):
+        if lang == 3:
+            return code
+    return None
+
+
 def load(source: str, options: dict) -> list[dict]:
     rows = load_rows(source, split="test")
     out = []
@@ -36,7 +47,7 @@ def load(source: str, options: dict) -> list[dict]:
         if not isinstance(problem, str) or not problem.strip():
             raise TaskError(f"{where}: missing field 'problem' (or CodeContests' 'description')")
         out.append({"problem_id": str(row.get("problem_id") or row.get("name") or f"stdio/{i}"), "index": i,
-                    "text": problem, "reference": {"tests": _tests(row, where)}})
+                    "text": problem, "reference": {"tests": _tests(row, where)}, "gold": _gold(row)})
     return out
 
 
