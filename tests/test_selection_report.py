@@ -104,7 +104,7 @@ def test_logprob_scorer_resumes_and_the_analyzer_gets_its_scores(tmp_path):
     cfg = config.check({"name": "s", "model": "m", "task": {"name": "gsm8k"}, "sampling": {"n": 4}}, "t")
     (run / "config.toml").write_text(config.dumps(cfg))
     rundir.write_problems(run, pa.table({"problem_id": ["a", "b"], "task": ["gsm8k"] * 2, "prompt": ["q", "q"],
-                                         "reference": ['{"answer": "1"}'] * 2, "verifier": ["gsm8k"] * 2}))
+                                         "reference": ['{"answer": "1"}'] * 2, "verifier": ["gsm8k"] * 2, "source_index": [0, 1]}))
     rundir.write_samples(run, _samples("a", 4, lambda i: -0.1 * (i + 1)))
     out = stage_score(run, progress=False)                       # [score] scorers defaults to logprob
     assert out == {"logprob": {"scored": 4, "missing": 0}}
