@@ -102,6 +102,13 @@ class Node:
         return killed
 
 
+def _agent_port() -> list[str]:
+    """Every node's dashboard agent listens on 52365 unless told otherwise; two nodes on one
+    address would race for it, and a head whose agent lost cannot take jobs ("No available
+    agent to submit job"). Each node gets its own free port."""
+    return ["--dashboard-agent-listen-port", str(free_port())]
+
+
 def start_cluster(temp_dir: Path, head_cpus: int, nodes: list[dict]) -> dict:
     """A head (dashboard on 127.0.0.1 for the job API) and worker nodes, each
     {"cpus": int, "resources": dict}. Returns {"head", "workers", "gcs", "dashboard", "env"}."""
@@ -113,13 +120,13 @@ def start_cluster(temp_dir: Path, head_cpus: int, nodes: list[dict]) -> dict:
     session_marker = str(temp_dir)
     head = Node(["--head", "--node-ip-address", NODE_IP, "--port", str(gcs), "--dashboard-host", "127.0.0.1",
                  "--dashboard-port", str(dash), "--include-dashboard", "true", "--num-cpus", str(head_cpus),
-                 "--disable-usage-stats", "--temp-dir", str(temp_dir)], env, session_marker).start()
+                 "--disable-usage-stats", "--temp-dir", str(temp_dir), *_agent_port()], env, session_marker).start()
     workers = []
     try:
         for spec in nodes:
             workers.append(Node(["--address", f"{NODE_IP}:{gcs}", "--node-ip-address", NODE_IP,
                                  "--num-cpus", str(spec["cpus"]), "--resources", json.dumps(spec.get("resources", {})),
-                                 "--disable-usage-stats"], env, session_marker).start())
+                                 "--disable-usage-stats", *_agent_port()], env, session_marker).start())
     except Exception:
         for node in workers + [head]:
             node.stop()
@@ -135,9 +142,9 @@ def start_cluster(temp_dir: Path, head_cpus: int, nodes: list[dict]) -> dict:
 
 
 def wait_for_job_agent(cluster: dict, timeout: float = 180.0) -> None:
-    """`ray start` returns before the head's dashboard agent has registered, and a job submitted
-    in that window is refused ("No available agent to submit job"). Submit a no-op job until one
-    is accepted and succeeds, so the tests' own submissions meet a ready job API."""
+    """`ray start` can return before the head's dashboard agent has registered, and a job
+    submitted in that window is refused ("No available agent to submit job"). Submit a no-op
+    job until one is accepted and succeeds, so the tests' own submissions meet a ready job API."""
     deadline = time.monotonic() + timeout
     while True:
         proc = subprocess.run([RAY, "job", "submit", "--address", cluster["dashboard"], "--", sys.executable,
