@@ -6,8 +6,8 @@ kept as given, so every byte between the nodes stays on loopback. The installed 
 token authentication; the head writes the token file and every later `ray` command (a second
 node, `ray job submit`) needs RAY_AUTH_MODE=token to use it.
 
-A node's processes are what its `ray start` left running (daemons naming the session directory
-in their command lines, new since the start) plus, when it is stopped, every descendant of those
+A node's processes are what its `ray start` left running (daemons naming the session directory or
+the GCS address in their command lines, new since the start) plus, when it is stopped, every descendant of those
 (agents, workers, an engine's subprocesses, sandboxes), so stopping one node never touches
 the other or anything else on the machine. `ray stop` is never used: it stops every Ray
 process of the user.
@@ -64,8 +64,8 @@ def descendants(roots: set[int], table: dict | None = None) -> set[int]:
 class Node:
     """One `ray start`ed node; `stop()` kills its processes and their descendants by pid."""
 
-    def __init__(self, args: list[str], env: dict, marker: str):
-        self.args, self.env, self.marker = args, env, marker
+    def __init__(self, args: list[str], env: dict, markers: tuple[str, ...]):
+        self.args, self.env, self.markers = args, env, markers
         self.roots: set[int] = set()
 
     def start(self) -> "Node":
@@ -77,7 +77,7 @@ class Node:
         # What `ray start` daemonised (raylet, log monitor; GCS and dashboard on the head) has
         # parent 1; the other node's workers also name the session directory but are its raylet's.
         self.roots = {pid for pid, (ppid, cmd) in table.items()
-                      if pid not in before and ppid == 1 and self.marker in cmd}
+                      if pid not in before and ppid == 1 and any(m in cmd for m in self.markers)}
         if not self.roots:
             raise RuntimeError("ray start left no process behind")
         return self
@@ -117,7 +117,9 @@ def start_cluster(temp_dir: Path, head_cpus: int, nodes: list[dict]) -> dict:
     env = dict(os.environ, RAY_AUTH_MODE="token")
     env.pop("RAY_ADDRESS", None)
     gcs, dash = free_port(), free_port()
-    session_marker = str(temp_dir)
+    # The session directory names most daemons; the head's Ray client server names only the
+    # GCS address.
+    session_marker = (str(temp_dir), f"{NODE_IP}:{gcs}")
     head = Node(["--head", "--node-ip-address", NODE_IP, "--port", str(gcs), "--dashboard-host", "127.0.0.1",
                  "--dashboard-port", str(dash), "--include-dashboard", "true", "--num-cpus", str(head_cpus),
                  "--disable-usage-stats", "--temp-dir", str(temp_dir), *_agent_port()], env, session_marker).start()
