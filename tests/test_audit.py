@@ -41,12 +41,13 @@ def test_judge_flags_gold_failures_flaky_gold_and_flipped_verdicts():
     assert summary(per) == {"problems": 5, "flagged": 3, "gold_failed": 1, "flaky": 2, "no_gold": 1}
 
 
-FLAKY_TEST = """import time
+# A coin from the kernel: a clock's low digits are not random where its resolution is coarse.
+FLAKY_TEST = """import os
 
 
 def check(candidate):
     assert candidate(1) == 1
-    assert time.perf_counter_ns() // 1000 % 2 == 0, "an unlucky microsecond"
+    assert os.urandom(1)[0] % 2 == 0, "an unlucky coin"
 """
 
 
@@ -58,7 +59,8 @@ def _fixture(run: Path) -> dict:
                         "verify": {"timeout": 5, "workers": 2}}, "fixture")
     (run / "config.toml").write_text(config.dumps(cfg))
     problems = [
-        ("flaky/0", "humaneval", {"prompt": "def f(x):\n", "test": FLAKY_TEST, "entry_point": "f"}, "    return x\n"),
+        # no gold here: a gold under a coin-flip test fails all three rounds one time in eight
+        ("flaky/0", "humaneval", {"prompt": "def f(x):\n", "test": FLAKY_TEST, "entry_point": "f"}, None),
         ("gsm8k/wrong-gold", "gsm8k", {"answer": "19"}, "She sold 9 + 9 = <<9+9=18>>18.\n#### 18"),
         ("gsm8k/sound", "gsm8k", {"answer": "5"}, "2 + 3 = <<2+3=5>>5\n#### 5"),
         ("gsm8k/no-gold", "gsm8k", {"answer": "7"}, None),
@@ -99,6 +101,7 @@ def test_audit_flags_a_random_test_and_a_wrong_gold_answer(tmp_path):
     doc = rundir.read_audit(run)
     per = doc["problems"]
     assert per["flaky/0"]["flagged"] and per["flaky/0"]["flips"] >= 1          # 2^-24 to miss
+    assert per["flaky/0"]["why"] == [f"{per['flaky/0']['flips']} of 9 re-verified samples changed verdict"]
     assert per["gsm8k/wrong-gold"]["flagged"] and per["gsm8k/wrong-gold"]["gold"] == "failed"
     assert "expected 19" in per["gsm8k/wrong-gold"]["gold_detail"]
     assert per["gsm8k/sound"] == {**per["gsm8k/sound"], "gold": "passed", "flips": 0, "flagged": False}
@@ -108,7 +111,7 @@ def test_audit_flags_a_random_test_and_a_wrong_gold_answer(tmp_path):
     rep = json.loads((run / "report.json").read_text())
     audit = rep["audit"]
     assert audit["flagged"] == ["flaky/0", "gsm8k/wrong-gold"]
-    assert audit["gold_failed"] == ["gsm8k/wrong-gold"] and audit["no_gold"] == ["gsm8k/no-gold"]
+    assert audit["gold_failed"] == ["gsm8k/wrong-gold"] and audit["no_gold"] == ["flaky/0", "gsm8k/no-gold"]
     # coverage without the flagged problems: the two left, both solved by some sample at k = 10
     excl = audit["coverage_excluding_flagged"]
     assert excl["problems"] == 2 and excl["k"][-1] == 10 and excl["pass_at_k"][-1] == pytest.approx(1.0)
