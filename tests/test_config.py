@@ -26,13 +26,13 @@ def _load(tmp_path, text):
 
 def test_defaults_and_round_trip(tmp_path):
     cfg = _load(tmp_path, GOOD)
-    assert cfg["sampling"]["top_p"] == 1.0 and cfg["seed"] == 0 and cfg["engine"]["num_engines"] == 1
+    assert cfg.sampling.top_p == 1.0 and cfg.seed == 0 and cfg.engine.num_engines == 1
     again = config.check(tomllib.loads(config.dumps(cfg)), "copy")
     assert again == cfg
 
 
 def test_shipped_configs_load():
-    names = {config.load(p)["task"]["name"] for p in CONFIGS.glob("*.toml")}
+    names = {config.load(p).task.name for p in CONFIGS.glob("*.toml")}
     assert {"humaneval", "gsm8k", "math500", "codecontests"} <= names
 
 
@@ -42,8 +42,8 @@ def test_every_shipped_config_passes_validation(path):
 
     cfg = tasks.resolve(config.load(path))  # the task's own checks too (shots, task options)
     if path.stem.startswith("paper-"):
-        assert cfg["name"] == path.stem
-    assert isinstance(cfg["sampling"]["stop"], list)
+        assert cfg.name == path.stem
+    assert isinstance(cfg.sampling.stop, list)
 
 
 @pytest.mark.parametrize("text, words", [

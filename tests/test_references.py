@@ -66,7 +66,7 @@ def test_verify_stops_before_verifying_anything(tmp_path):
     refs = [{"answer": "#### 18"}, {"answer": "about eighteen"}]
     rundir.write_problems(run, pa.table({"problem_id": ["gsm8k/0", "gsm8k/1"], "task": ["gsm8k"] * 2,
                                          "prompt": ["q0", "q1"], "reference": [json.dumps(r) for r in refs],
-                                         "verifier": ["gsm8k"] * 2}))
+                                         "verifier": ["gsm8k"] * 2, "source_index": [0, 1]}))
     rundir.write_samples(run, [{"problem_id": p, "sample_index": 0, "seed": 0, "text": "The answer is 18.",
                                 "prompt_tokens": 1, "completion_tokens": 5, "finish_reason": "stop", "worker": "w",
                                 "elapsed_s": 0.1, "engine": "e", "engine_seed": 0} for p in ("gsm8k/0", "gsm8k/1")])

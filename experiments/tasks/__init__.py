@@ -22,7 +22,6 @@ or the task's fixed prompt is used (MATH: Minerva, shots = 4), or shots > 0 is r
 """
 from __future__ import annotations
 
-import copy
 from collections import Counter
 import importlib
 import pkgutil
@@ -81,19 +80,19 @@ def check_options(task: Task, options: dict) -> None:
             raise TaskError(f"task.{key} applies only to {users}, not {task.name!r}; remove it")
 
 
-def resolve(cfg: dict) -> dict:
-    """The experiment as it will run: the task's settings checked, its own [task] options and
-    its default stop strings filled in. An explicit [sampling] stop (even []) replaces the
-    task's default for the prompt style; left out, the default is used. The result is what
-    config.toml records."""
-    cfg = copy.deepcopy(cfg)
-    task = get_task(cfg["task"]["name"])
-    check_options(task, cfg["task"])
+def resolve(cfg):
+    """The experiment (a config.Experiment) as it will run: the task's settings checked, its own
+    [task] options and its default stop strings filled in. An explicit [sampling] stop (even [])
+    replaces the task's default for the prompt style; left out, the default is used. The result
+    is a new Experiment, what config.toml records."""
+    cfg = cfg.model_copy(deep=True)
+    task = get_task(cfg.task.name)
+    check_options(task, cfg.task.model_dump())
     for key, default in task.options.items():
-        if cfg["task"].get(key) is None:
-            cfg["task"][key] = default
-    if cfg["sampling"].get("stop") is None:
-        cfg["sampling"]["stop"] = list(task.stop.get(cfg["task"].get("prompt", "chat"), ()))
+        if getattr(cfg.task, key) is None:
+            setattr(cfg.task, key, default)
+    if cfg.sampling.stop is None:
+        cfg.sampling.stop = list(task.stop.get(cfg.task.prompt, ()))
     return cfg
 
 
