@@ -97,6 +97,47 @@ def test_identity_keeps_the_draws_but_not_the_sizes(tmp_path):
         "task.shots_seed: 0 in the run, 2 now"]
 
 
+def test_set_overrides_are_toml_values_and_checked_like_the_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(GOOD)
+    cfg = config.load(path, ["sampling.n=64", "engine.num_engines=4", "task.source=data/x.jsonl",
+                             'sampling.stop=["\\n\\n", "Q:"]', "engine.resources={node2 = 1}", "verify.timeout=2.5"])
+    assert (cfg.sampling.n, cfg.engine.num_engines, cfg.task.source) == (64, 4, "data/x.jsonl")  # not TOML: text
+    assert cfg.sampling.stop == ["\n\n", "Q:"] and cfg.engine.resources == {"node2": 1} and cfg.verify.timeout == 2.5
+    assert cfg.sampling.temperature == 0.8                     # the file's other values stay
+    for item, words in [("sampling.nn=3", ["c.toml", "unknown key 'sampling.nn'", "temperature"]),
+                        ("sampling.n=lots", ["c.toml", "sampling.n = 'lots' should be int"]),
+                        ("sampling.n=0", ["sampling.n = 0 must be at least 1"]),
+                        ("sampler.n=3", ["unknown section [sampler]"]),
+                        ("sampling.n", ["expected KEY=VALUE"]),
+                        ("name.x=1", ["name is not a table"])]:
+        with pytest.raises(config.ConfigError) as err:
+            config.load(path, [item])
+        for word in words:
+            assert word in str(err.value), (item, str(err.value))
+
+
+def test_run_set_changes_the_run_config(tmp_path, monkeypatch, capsys):
+    """`monkeys run CONFIG --set KEY=VALUE`: the run directory records the overridden values."""
+    from experiments import cli, pipeline
+
+    data = tmp_path / "gsm.jsonl"
+    data.write_text('{"question": "1+1?", "answer": "#### 2"}\n{"question": "2+2?", "answer": "#### 4"}\n')
+    path = tmp_path / "c.toml"
+    path.write_text(f'name = "x"\nmodel = "m"\nbackend = "openai"\n[engine]\nbase_url = "http://127.0.0.1:9/v1"\n'
+                    f'[task]\nname = "gsm8k"\nsource = "{data}"\n[sampling]\nn = 4\n')
+    monkeypatch.setattr(pipeline, "run", lambda cfg, run_dir: {"report": pipeline.prepare(cfg, run_dir)})
+    monkeypatch.setattr(cli, "_print_report", lambda rep, run_dir: None)
+    run = tmp_path / "run"
+    assert cli.main(["run", str(path), "--out", str(run), "--set", "sampling.n=64", "--set", "task.limit=1",
+                     "--set", "engine.concurrency=2"]) == 0
+    recorded = tomllib.loads((run / "config.toml").read_text())
+    assert (recorded["sampling"]["n"], recorded["task"]["limit"], recorded["engine"]["concurrency"]) == (64, 1, 2)
+    assert len(pipeline.read_problems(run)) == 1
+    assert cli.main(["run", str(path), "--out", str(run), "--set", "engine.concurency=2"]) == 2
+    assert "unknown key 'engine.concurency'" in capsys.readouterr().err
+
+
 def test_strings_survive_toml_escaping():
     doc = {"name": 'quote " back \\ newline \n tab \t unicode é', "t": {"stop": ["\n\n", "```"]}}
     assert tomllib.loads(config.dumps(doc)) == doc
