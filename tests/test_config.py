@@ -138,6 +138,60 @@ def test_run_set_changes_the_run_config(tmp_path, monkeypatch, capsys):
     assert "unknown key 'engine.concurency'" in capsys.readouterr().err
 
 
+OLD_RUN_COPY = """name = "paper-gsm8k"
+seed = 0
+backend = "vllm"
+
+[model]
+name = "embedded:smollm2-135m-instruct"
+path = "/cache/smollm2-135m-instruct"
+
+[task]
+name = "gsm8k"
+subset = 32
+shots = 5
+prompt = "raw"
+
+[sampling]
+n = 32
+temperature = 1
+top_p = 0.95
+stop = ["Q:", "Question:"]
+
+[engine]
+resources = {node2 = 1}
+placement_timeout = 600
+
+[verify]
+timeout = 5
+
+[pricing]
+
+[model_info]
+layers = 30
+gpus_per_engine = 0
+
+[versions]
+monkeys = "0.1.0"
+"""
+
+
+def test_a_run_directory_written_before_still_reads(tmp_path):
+    """A run's config.toml as an earlier monkeys wrote it: [model] as a table, integers where
+    numbers may be fractional, [model_info] and [versions] beside the experiment."""
+    from experiments import pipeline, rundir
+
+    (tmp_path / "config.toml").write_text(OLD_RUN_COPY)
+    cfg = pipeline.read_run_config(tmp_path)
+    assert (cfg.model, cfg.task.subset, cfg.sampling.temperature, cfg.engine.resources) == (
+        "embedded:smollm2-135m-instruct", 32, 1.0, {"node2": 1.0})
+    assert cfg.score.scorers == ["logprob"] and rundir.model_path(tmp_path) == "/cache/smollm2-135m-instruct"
+    again = _load(tmp_path, OLD_RUN_COPY.split("[model_info]")[0].replace(
+        '[model]\nname = "embedded:smollm2-135m-instruct"\npath = "/cache/smollm2-135m-instruct"',
+        'model = "embedded:smollm2-135m-instruct"'))
+    assert config.differences(cfg, again) == [] and config.check(tomllib.loads(config.dumps(cfg)), "copy") == cfg
+
+
 def test_strings_survive_toml_escaping():
     doc = {"name": 'quote " back \\ newline \n tab \t unicode é', "t": {"stop": ["\n\n", "```"]}}
     assert tomllib.loads(config.dumps(doc)) == doc
