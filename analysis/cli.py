@@ -245,8 +245,8 @@ def plan_command(args, read_run) -> int:
             for name, res in results.items():
                 slug = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_").lower()
                 stem = Path(args.plot) if len(results) == 1 else Path(f"{args.plot}-{slug}")
-                paths = plot_forecast(res["curve"]["pilot"], res["curve"]["forecast"], stem,
-                                      title=f"{name}: forecast from {res['samples_per_problem'][0]} samples per problem",
+                title = f"{name}: forecast from {res['samples_per_problem'][0]} samples per problem"
+                paths = plot_forecast(res["curve"]["pilot"], res["curve"]["forecast"], stem, title=title,
                                       target=target)
                 print(f"wrote {paths[0]}, {paths[1]}")
         if args.json:

@@ -215,7 +215,8 @@ def run_curve(run: dict, num_boot: int = 1000, seed: int = 0) -> dict:
         return curve_report(run["n"], run["c"], num_boot=num_boot, seed=seed)
     first, attempts = first_success(run["group"], run["sample_index"], run["correct"], len(run["problem_ids"]))
     if k_limit(first, attempts) < 1:
-        raise CountsError(f"{run['run_dir']}: a problem has no verified sample yet; finish the run (`monkeys run`) first")
+        raise CountsError(f"{run['run_dir']}: a problem has no verified sample yet; finish the run (`monkeys run`) "
+                          "first")
     return first_k_report(first, attempts, run["n"], run["c"], num_boot=num_boot, seed=seed)
 
 
@@ -308,7 +309,8 @@ def analyze_run(run: dict, out_dir=None, num_boot: int = 1000, seed: int = 0, be
     rows = frontier_for(rep["benchmark"], load_frontier(frontier_csv)) + [measured_score(d) for d in frontier_runs]
     attach_frontier(rep, rows)
     per = (f"solve mode, {rep['budget']['samples_spent']} samples" if solve else f"n = {rep['samples_per_problem']}")
-    write_outputs(rep, run_dir if out_dir is None else out_dir, title=f"{model} — {rep['num_problems']} problems, {per}")
+    write_outputs(rep, run_dir if out_dir is None else out_dir,
+                  title=f"{model} — {rep['num_problems']} problems, {per}")
     return rep
 
 

@@ -220,7 +220,8 @@ def solve_budget(cfg: configs.Experiment, num_problems: int):
                   step=b.round, growth=b.growth)
 
 
-def next_solve_round(verification: "Verification", cfg: configs.Experiment, requests: list[dict]) -> tuple[list[dict], dict]:
+def next_solve_round(verification: "Verification", cfg: configs.Experiment,
+                     requests: list[dict]) -> tuple[list[dict], dict]:
     """Solve mode's next round: verify every stored sample, then let the budget plan.
 
     Returns the requests, whose n is each open problem's new total (the sampler fills missing

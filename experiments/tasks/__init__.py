@@ -26,6 +26,7 @@ from collections import Counter
 import importlib
 import pkgutil
 
+from ..config import TaskConfig
 from . import _draw
 from ._base import Task, TaskError, is_local, load_rows, train_rows
 from .gsm8k import gold as gsm8k_gold
@@ -52,8 +53,9 @@ def _discover() -> dict[str, Task]:
 TASKS: dict[str, Task] = _discover()
 # [task] keys that only some tasks take; each such task gives its default in Task.options.
 TASK_OPTIONS = sorted({key for task in TASKS.values() for key in task.options})
-DEFAULTS = {"source": "", "limit": 0, "subset": 0, "subset_seed": 0, "shots": 0, "shots_seed": 0,
-            "shots_source": "", "prompt": "chat"}
+# The [task] table's defaults as the config declares them (a task's own options default in Task.options).
+DEFAULTS = {key: f.default for key, f in TaskConfig.model_fields.items()
+            if not f.is_required() and f.default is not None}
 
 
 def get_task(name: str) -> Task:
