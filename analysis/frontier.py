@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from .passk import CountsError
-from .rundir import read_run
 
 TABLE = Path(__file__).with_name("data") / "frontier.csv"
 
@@ -56,12 +55,11 @@ def frontier_for(benchmark: str | None, rows: list[dict]) -> list[dict]:
     return [dict(r) for r in rows if _norm(r["benchmark"]) == _norm(benchmark)]
 
 
-def measured_score(run_dir) -> dict:
-    """pass@1 of a run directory (mean over problems of c/n), as a frontier row."""
-    run = read_run(run_dir)
-    model = (run["config"].get("model") or {}).get("name") or Path(run_dir).name
+def measured_score(run: dict) -> dict:
+    """pass@1 of a run (mean over problems of c/n; its data as for analyze_run), as a frontier row."""
+    model = (run["config"].get("model") or {}).get("name") or Path(run["run_dir"]).name
     score = float(np.mean(run["c"] / run["n"]))
-    return {"model": model, "benchmark": None, "score": score, "source": f"measured: {run_dir}"}
+    return {"model": model, "benchmark": None, "score": score, "source": f"measured: {run['run_dir']}"}
 
 
 def crossover(report: dict, score: float) -> dict:

@@ -7,79 +7,23 @@ Prints the forecast of these problems' coverage at k = 100, 1,000 and 10,000 sam
 problem (or --k) with intervals, then the samples per problem that reach the target coverage
 and, from the pilot's own samples, the tokens, GPU-hours and dollars that takes. A counts file
 has no tokens or timings: the budget is then given in samples only, and the output says so.
-Bad input prints one line, "error: ...", and returns 2.
+The command itself is in analysis/cli.py.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from pathlib import Path
-
 import numpy as np
 
-from .compute import DEFAULT_GPU_HOUR_USD, axes_at, measured_gpu_hours, problem_costs
-from .counts import read_counts
+from .compute import axes_at, measured_gpu_hours, problem_costs
 from .firstk import first_success
 from .forecast import METHODS, fit_forecast
 from .passk import CountsError, coverage_curve
-from .rundir import RunError, read_run
 
 ADAPTIVE_MODES = ("solve", "forecast")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise CountsError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="monkeys plan", description="From a pilot run (or counts), forecast coverage at larger k and "
-                "the samples, tokens, GPU-hours and dollars that a target coverage needs.")
-    p.add_argument("run_dir", nargs="?", help="the pilot's run directory (runs/<name>)")
-    p.add_argument("--counts", metavar="CSV", help="per-problem counts instead: problem_id, n, c [, model]")
-    p.add_argument("--model", help="with --counts: the model to plan for (default: every model in the file)")
-    p.add_argument("--target", help="target coverage: a fraction (0.6) or a percentage (60 or 60%%)")
-    p.add_argument("--k", default="100,1000,10000", help="samples per problem to forecast at (default 100,1000,10000)")
-    p.add_argument("--method", default="power_law", help=f"forecaster: {', '.join(METHODS)} (default power_law)")
-    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates for the intervals (default 200)")
-    p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9)")
-    p.add_argument("--gpu-hour-usd", type=float, help="price of one GPU-hour (default: [pricing] gpu_hour_usd of the "
-                   f"run, else {DEFAULT_GPU_HOUR_USD} assumed)")
-    p.add_argument("--plot", metavar="STEM", help="write the forecast plot to STEM.png and STEM.svg")
-    p.add_argument("--json", metavar="PATH", help="write the plan as JSON")
-    p.add_argument("--seed", type=int, default=0)
-    return p
-
-
-def _target(raw: str | None) -> float | None:
-    if raw is None:
-        return None
-    text = raw.strip().rstrip("%")
-    try:
-        value = float(text)
-    except ValueError:
-        raise CountsError(f"--target {raw!r} is not a number; give a coverage like 0.6 or 60%") from None
-    if raw.strip().endswith("%") or value > 1:
-        value /= 100.0
-    if not 0 < value < 1:
-        raise CountsError(f"--target {raw!r} must be a coverage strictly between 0 and 100%")
-    return value
-
-
-def _ks(raw: str) -> list[int]:
-    try:
-        ks = sorted({int(float(x)) for x in raw.split(",") if x.strip()})
-    except ValueError:
-        raise CountsError(f"--k {raw!r} must be comma-separated sample counts like 100,1000,10000") from None
-    if not ks or ks[0] < 1:
-        raise CountsError(f"--k {raw!r} must list sample counts >= 1")
-    return ks
-
-
 def pilot_from_run(run: dict) -> dict:
-    """The pilot in a run directory: per-problem counts, the counts its coverage curve comes
-    from, and what one sample cost.
+    """The pilot in a run's data (as for analyze_run): per-problem counts, the counts its
+    coverage curve comes from, and what one sample cost.
 
     Uniform runs: all samples. Runs whose sampling followed the outcomes ([budget] mode solve
     or forecast) give every problem's first n0 samples as the curve (n0 = [budget] min_samples,
@@ -95,7 +39,7 @@ def pilot_from_run(run: dict) -> dict:
         if attempts.min() < n0:
             n0 = int(attempts.min())
         if n0 < 2:
-            raise RunError(f"{run['run_dir']}: the {pilot['mode']}-mode pilot has only {n0} sample(s) for some "
+            raise CountsError(f"{run['run_dir']}: the {pilot['mode']}-mode pilot has only {n0} sample(s) for some "
                            "problem before sampling followed the outcomes; a forecast needs a uniform prefix of at "
                            "least 2 (set [budget] min_samples)")
         idx = np.asarray(run["sample_index"])
@@ -235,54 +179,3 @@ def format_plan(name: str, res: dict) -> str:
     for note in res["notes"]:
         lines.append(f"note: {note}")
     return "\n".join(lines)
-
-
-def main_plan(argv: list[str]) -> int:
-    try:
-        args = _parser().parse_args(argv)
-        if bool(args.run_dir) == bool(args.counts):
-            raise CountsError("give either RUN_DIR or --counts CSV (exactly one)")
-        if args.method not in METHODS:
-            raise CountsError(f"--method {args.method!r} is not a forecaster; choose from {', '.join(METHODS)}")
-        if args.bootstrap < 10:
-            raise CountsError(f"--bootstrap must be >= 10, got {args.bootstrap}")
-        if not 0 < args.level < 1:
-            raise CountsError(f"--level must lie strictly between 0 and 1, got {args.level}")
-        target, ks = _target(args.target), _ks(args.k)
-        if args.run_dir:
-            run = read_run(args.run_dir)
-            name = (run["config"].get("model") or {}).get("name") or Path(args.run_dir).name
-            pilots = {name: pilot_from_run(run)}
-        else:
-            data = read_counts(args.counts)
-            if args.model is not None:
-                if args.model not in data:
-                    raise CountsError(f"{args.counts}: no model {args.model!r}; the file has {', '.join(data)}")
-                data = {args.model: data[args.model]}
-            pilots = {name: {"n": rec["n"], "c": rec["c"]} for name, rec in data.items()}
-        results = {}
-        for name, pilot in pilots.items():
-            res = plan(pilot, ks, target, args.method, args.bootstrap, args.level, args.seed, args.gpu_hour_usd)
-            results[name] = res
-            print(format_plan(name, res))
-        if args.plot:
-            from .plots import plot_forecast
-
-            for name, res in results.items():
-                slug = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_").lower()
-                stem = Path(args.plot) if len(results) == 1 else Path(f"{args.plot}-{slug}")
-                paths = plot_forecast(res["curve"]["pilot"], res["curve"]["forecast"], stem,
-                                      title=f"{name}: forecast from {res['samples_per_problem'][0]} samples per problem",
-                                      target=target)
-                print(f"wrote {paths[0]}, {paths[1]}")
-        if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=1))
-            print(f"wrote {args.json}")
-        return 0
-    except (CountsError, RunError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main_plan(sys.argv[1:]))

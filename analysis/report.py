@@ -1,4 +1,4 @@
-"""Turn counts or a run directory into the report dict, report.json and the plots."""
+"""Turn counts, or a run's data, into the report dict, report.json and the plots."""
 from __future__ import annotations
 
 import json
@@ -13,9 +13,8 @@ from .firstk import UNSOLVED, bootstrap_first_k, first_k_curve, first_success, k
 from .fit import fit_power_law, log_grid
 from .forecast import fit_forecast
 from .frontier import attach_frontier, frontier_for, load_frontier, measured_score
-from .passk import coverage_curve, validate_counts
+from .passk import CountsError, coverage_curve, validate_counts
 from .plots import plot_coverage
-from .rundir import RunError, read_run
 from .selection import best_of_k, default_ks, votes_at_k
 
 FIRST_K_RULE = ("solve mode: sampling stopped on success, so coverage at k is the share of problems solved "
@@ -216,7 +215,8 @@ def run_curve(run: dict, num_boot: int = 1000, seed: int = 0) -> dict:
         return curve_report(run["n"], run["c"], num_boot=num_boot, seed=seed)
     first, attempts = first_success(run["group"], run["sample_index"], run["correct"], len(run["problem_ids"]))
     if k_limit(first, attempts) < 1:
-        raise RunError(f"{run['run_dir']}: a problem has no verified sample yet; finish the run (`monkeys run`) first")
+        raise CountsError(f"{run['run_dir']}: a problem has no verified sample yet; finish the run (`monkeys run`) "
+                          "first")
     return first_k_report(first, attempts, run["n"], run["c"], num_boot=num_boot, seed=seed)
 
 
@@ -248,20 +248,20 @@ def _value_at(report: dict, k: int, key: str = "pass_at_k"):
         return every[k - 1] if key == "pass_at_k" and every and k <= len(every) else None
 
 
-def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, benchmark: str | None = None,
-                frontier_csv=None, frontier_runs=(), scores: dict | None = None, audit: dict | None = None) -> dict:
-    """Analyse a run directory: write report.json, coverage.png and coverage.svg into it and
-    return the report dict.
+def analyze_run(run: dict, out_dir=None, num_boot: int = 1000, seed: int = 0, benchmark: str | None = None,
+                frontier_csv=None, frontier_runs=()) -> dict:
+    """Analyse a run: write report.json, coverage.png and coverage.svg into out_dir (default:
+    the run directory) and return the report dict.
 
-    scores: per-sample scores read from the run directory by the caller (experiments.rundir):
-    {"problem_id", "sample_index", <scorer>: values ...}; audit: what `monkeys audit` stored.
-    Selection curves (majority, best_of:<score>, weighted_vote:<score>) go beside coverage.
+    run: the run's data as experiments.rundir.read_run gives it: per-sample verdicts, costs,
+    scores ({"problem_id", "sample_index", <scorer>: values ...}) and audit (what `monkeys
+    audit` stored). Selection curves (majority, best_of:<score>, weighted_vote:<score>) go
+    beside coverage.
 
     Frontier lines: rows of the cited table (plus frontier_csv) for the run's benchmark, and the
-    pass@1 of each run directory in frontier_runs (single-shot runs of frontier models).
+    pass@1 of each run in frontier_runs (the data of single-shot runs of frontier models).
     """
-    run_dir = Path(run_dir)
-    run = read_run(run_dir)
+    run_dir = Path(run["run_dir"])
     cfg = run["config"]
     model = (cfg.get("model") or {}).get("name") or run_dir.name
     rep = {"run_dir": str(run_dir), "model": model, "notes": []}
@@ -294,7 +294,7 @@ def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, benchmark: str | N
         if "dollars" not in rep["compute"]:
             rep["notes"].append("no price and no measured time; dollar axis omitted")
     if not solve:
-        rep["selection"], notes = selection_report(run, scores, seed)
+        rep["selection"], notes = selection_report(run, run.get("scores"), seed)
         rep["notes"] += notes
         if "majority" in rep["selection"]:   # the earlier key, kept for readers of report.json
             maj = rep["selection"]["majority"]
@@ -302,14 +302,15 @@ def analyze_run(run_dir, num_boot: int = 1000, seed: int = 0, benchmark: str | N
         gap = verification_gap(rep)
         if gap is not None:
             rep["verification_gap"] = gap
-    audited = audit_report(audit, run, rep["coverage"]["k"])
+    audited = audit_report(run.get("audit"), run, rep["coverage"]["k"])
     if audited is not None:
         rep["audit"] = audited
     rep["benchmark"] = benchmark or _benchmark(cfg)
     rows = frontier_for(rep["benchmark"], load_frontier(frontier_csv)) + [measured_score(d) for d in frontier_runs]
     attach_frontier(rep, rows)
     per = (f"solve mode, {rep['budget']['samples_spent']} samples" if solve else f"n = {rep['samples_per_problem']}")
-    write_outputs(rep, run_dir, title=f"{model} — {rep['num_problems']} problems, {per}")
+    write_outputs(rep, run_dir if out_dir is None else out_dir,
+                  title=f"{model} — {rep['num_problems']} problems, {per}")
     return rep
 
 

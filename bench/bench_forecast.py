@@ -33,7 +33,7 @@ from analysis.fit import fit_power_law  # noqa: E402
 from analysis.forecast import METHODS, fit_forecast  # noqa: E402
 from analysis.forecast_check import forecast_check, format_check  # noqa: E402
 from analysis.passk import coverage_curve  # noqa: E402
-from analysis.rundir import read_run  # noqa: E402
+from experiments.rundir import read_run  # noqa: E402
 
 PAPER = {"Pythia 70M": (-7.59, -0.18), "Pythia 12B": (-3.92, -0.35)}   # Brown et al. 2024, Fig. 5
 

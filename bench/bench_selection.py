@@ -5,8 +5,8 @@ real worked answers), verifies it if it has no verdicts yet, and adds two scores
 `logprob` and `judge`, synthetic but shaped like real ones (a right sample scores a little
 higher on average, so the curves differ). Then, in a fresh process and twice (the first
 compiles the vote kernel unless numba's cache already holds it), it times what `monkeys analyze`
-does for selection: read verdicts and scores from the run directory (experiments.rundir,
-analysis.rundir), then majority vote@k, best-of-k by each score and the vote weighted by each
+does for selection: read verdicts and scores from the run directory (experiments.rundir),
+then majority vote@k, best-of-k by each score and the vote weighted by each
 score (5 curves, 30 values of k, 200 random orders).
 
 Usage: python bench/bench_selection.py [--samples 1000000] [--problems 100] [--keep DIR]
@@ -33,13 +33,11 @@ import json, sys, time
 sys.path.insert(0, {root!r})
 t0 = time.perf_counter()
 from analysis.report import selection_report
-from analysis.rundir import read_run
-from experiments.pipeline import analysis_inputs
+from experiments.rundir import read_run
 t_import = time.perf_counter()
 run = read_run({run!r})
-scores = analysis_inputs({run!r})["scores"]
 t_read = time.perf_counter()
-sel, notes = selection_report(run, scores, seed=0)
+sel, notes = selection_report(run, run["scores"], seed=0)
 t_sel = time.perf_counter()
 print(json.dumps({{"import_s": t_import - t0, "read_s": t_read - t_import, "curves_s": t_sel - t_read,
                   "methods": sorted(sel), "samples": int(len(run["group"])), "notes": notes,

@@ -25,7 +25,7 @@ from collections import defaultdict
 import numpy as np
 
 from . import rundir
-from .config import ConfigError
+from .config import ConfigError, Experiment
 
 GOLD = -1    # the sample_index under which a gold solution travels through the verifier
 
@@ -84,7 +84,7 @@ def summary(problems: dict) -> dict:
             "no_gold": sum(r["gold"] == "absent" for r in recs)}
 
 
-def _verify_rounds(run_dir, cfg: dict, problems: dict, rows: list[tuple[str, int, str]], repeats: int,
+def _verify_rounds(run_dir, cfg: Experiment, problems: dict, rows: list[tuple[str, int, str]], repeats: int,
                    progress: bool) -> dict[tuple[str, int], list]:
     """Verify rows (problem_id, sample_index, text) `repeats` times on the cluster's verify
     actors; (problem_id, sample_index) -> [verdict dict per round]."""
@@ -94,11 +94,11 @@ def _verify_rounds(run_dir, cfg: dict, problems: dict, rows: list[tuple[str, int
 
     from .pipeline import _nodes_with, connect
 
-    v = cfg["verify"]
+    v = cfg.verify
     connect(cfg)
-    pool = VerifyPool(problems, actors=v["actors"] or _nodes_with(v["resources"]), workers=v["workers"],
-                      timeout=float(v["timeout"]), resources=v["resources"])
-    size = max(1, v["chunk"])
+    pool = VerifyPool(problems, actors=v.actors or _nodes_with(v.resources), workers=v.workers, timeout=v.timeout,
+                      resources=v.resources)
+    size = max(1, v.chunk)
     out: dict = defaultdict(lambda: [None] * repeats)
     bar = tqdm(total=len(rows) * repeats, desc="audit", unit="check", disable=not progress, dynamic_ncols=True)
     try:
@@ -153,6 +153,6 @@ def stage_audit(run_dir, repeats: int = 3, failing: int = 4, seed: int = 0, prog
     reruns = {(p, i): [bool(r["correct"]) for r in results[(p, i)]] for p, i, _ in rechecks}
     per = judge(ids, gold, detail, rechecks, reruns)
     doc = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "repeats": repeats, "failing_per_problem": failing,
-           "seed": seed, "timeout": float(cfg["verify"]["timeout"]), "summary": summary(per), "problems": per}
+           "seed": seed, "timeout": cfg.verify.timeout, "summary": summary(per), "problems": per}
     rundir.write_audit(run_dir, doc)
     return doc

@@ -1,4 +1,4 @@
-"""Experiment configs: TOML in, checked and filled with defaults, TOML out.
+"""Experiment configs: TOML in, one typed `Experiment` out, TOML back.
 
 A config names one experiment. Everything that changes the samples (model, task, prompt,
 few-shot draw, subset seed, sampling parameters other than `n`, seed, budget mode) is its
@@ -10,180 +10,269 @@ samples (a seeded subset of 32 is the first 32 of the subset of 128; see experim
 Left out, [sampling] stop is the task's default for the prompt style and task-specific keys
 (task.time_buffer) take the task's default; experiments.tasks.resolve fills both in before a
 run starts, and the run directory's config.toml records them.
+
+The checks are pydantic's (strict types, unknown keys refused, numbers finite, the bounds and
+rules below); its first error becomes one line naming the file, the key and the fix.
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 import tomllib
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names the file, the key and the fix."""
 
 
-# section -> key -> (type(s), default); a default of ... means required.
-SCHEMA: dict[str, dict[str, tuple]] = {
-    "": {"name": (str, ...), "model": (str, ...), "seed": (int, 0), "backend": (str, "vllm")},
-    "task": {"name": (str, ...), "source": (str, ""), "limit": (int, 0), "subset": (int, 0),
-             "subset_seed": (int, 0), "shots": (int, 0), "shots_seed": (int, 0), "shots_source": (str, ""),
-             "prompt": (str, "chat"), "time_buffer": ((int, float), None)},
-    "sampling": {"n": (int, ...), "temperature": ((int, float), 1.0), "top_p": ((int, float), 1.0),
-                 "top_k": (int, -1), "max_tokens": (int, 512), "stop": (list, None),
-                 "logprobs": (bool, True)},
-    "engine": {"num_engines": (int, 1), "kv_cache_gib": (int, 2), "enforce_eager": (bool, False),
-               "max_model_len": (int, 0), "dtype": (str, "auto"), "tensor_parallel_size": (int, 1),
-               "gpu_memory_utilization": ((int, float), 0.9), "unit_size": (int, 64),
-               "inflight": (int, 256), "per_sample_seeds": (str, "off"), "ray_address": (str, ""),
-               "cpus_per_engine": (int, 0), "resources": (dict, {}), "placement_timeout": ((int, float), 600),
-               "start_timeout": ((int, float), 1800), "flush_seconds": ((int, float), 20),
-               "base_url": (str, ""), "api_key_env": (str, "OPENAI_API_KEY"), "concurrency": (int, 8)},
-    "verify": {"timeout": ((int, float), 10.0), "workers": (int, 0), "chunk": (int, 2000), "actors": (int, 0),
-               "resources": (dict, {})},
-    "score": {"scorers": (list, ["logprob"]), "judge_model": (str, ""), "reward_model": (str, ""),
-              "reward_overrides": (dict, {}), "batch": (int, 256), "engines": (int, 1)},
-    "budget": {"mode": (str, "uniform"), "stop_after": (int, 1), "cap": (int, 0), "total": (int, 0),
-               "round": (int, 8), "growth": ((int, float), 0.0)},
-    "pricing": {"gpu_hour_usd": ((int, float), None), "gpus_per_worker": ((int, float), None),
-                "input_usd_per_mtok": ((int, float), None), "output_usd_per_mtok": ((int, float), None)},
-}
-# Written by the pipeline into the run directory's copy; accepted there, never required.
-RECORDS = ("model_info", "versions", "resolved")
-IDENTITY = (("", "model"), ("", "seed"), ("", "backend"), ("task", "name"), ("task", "source"),
-            ("task", "subset_seed"), ("task", "shots"), ("task", "shots_seed"), ("task", "shots_source"),
-            ("task", "prompt"), ("sampling", "temperature"), ("sampling", "top_p"),
-            ("sampling", "top_k"), ("sampling", "max_tokens"), ("sampling", "stop"), ("budget", "mode"))
-BACKENDS = ("vllm", "openai")
-BUDGET_MODES = ("uniform", "solve")
-PROMPTS = ("chat", "raw")
+class Bad(ValueError):
+    """A broken rule, raised by a validator with the key it names (dotted from the top)."""
+
+    def __init__(self, key: str, why: str):
+        super().__init__(f"{key} {why}")
+        self.key, self.why = key, why
 
 
-def _typename(t) -> str:
-    return " or ".join(x.__name__ for x in (t if isinstance(t, tuple) else (t,)))
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, validate_assignment=True)
 
 
-def check(raw: dict, where: str) -> dict:
-    """Validate a parsed config and fill defaults; raise ConfigError naming the bad key."""
-    for section in raw:
-        if isinstance(raw[section], dict) and section not in SCHEMA and section not in RECORDS + ("model",):
-            raise ConfigError(f"{where}: unknown section [{section}]; known sections: "
-                              f"{', '.join(sorted(s for s in SCHEMA if s))}")
-    cfg: dict = {}
-    if isinstance(raw.get("model"), dict):  # a run directory's copy keeps the model as a table
-        raw = dict(raw)
-        raw["model"] = raw["model"].get("name")
-    for section, keys in SCHEMA.items():
-        src = raw if section == "" else raw.get(section, {})
-        if not isinstance(src, dict):
-            raise ConfigError(f"{where}: [{section}] must be a table")
-        dst = cfg if section == "" else cfg.setdefault(section, {})
-        for key, value in src.items():
-            if section == "" and (key in SCHEMA or key in RECORDS):
-                continue
-            if key not in keys:
-                raise ConfigError(f"{where}: unknown key {_dotted(section, key)!r}; known keys in "
-                                  f"{'the top level' if not section else '[' + section + ']'}: {', '.join(sorted(keys))}")
-            kind = keys[key][0]
-            if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
-                raise ConfigError(f"{where}: {_dotted(section, key)} = {value!r} should be {_typename(kind)}")
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"{where}: {_dotted(section, key)} = {value!r} must be finite")
-            dst[key] = value
-        for key, (_, default) in keys.items():
-            if key not in dst:
-                if default is ...:
-                    raise ConfigError(f"{where}: missing required key {_dotted(section, key)!r}; add it"
-                                      + (f" under [{section}]" if section else " at the top"))
-                if default is not None:
-                    dst[key] = copy.deepcopy(default)
-    _check_values(cfg, where)
-    return cfg
+def _resources(section: str, value: dict) -> dict:
+    for k, v in value.items():
+        if v <= 0:
+            raise Bad(f"{section}.resources.{k}", f"= {v!r} must be a positive number (a Ray custom resource amount)")
+    return value
 
 
-def _dotted(section: str, key: str) -> str:
-    return f"{section}.{key}" if section else key
+# A description, where given, is the hint added to a message about the key's value.
+
+class TaskConfig(_Table):
+    name: str
+    source: str = ""
+    limit: int = Field(0, ge=0, description="0 means all problems")
+    subset: int = Field(0, ge=0, description="0 means all problems")
+    subset_seed: int = 0
+    shots: int = Field(0, ge=0, description="0 means zero-shot")
+    shots_seed: int = 0
+    shots_source: str = ""
+    prompt: Literal["chat", "raw"] = "chat"
+    time_buffer: float | None = Field(None, ge=0, description="seconds")
 
 
-def _check_values(cfg: dict, where: str) -> None:
-    def bad(key: str, why: str):
-        raise ConfigError(f"{where}: {key} {why}")
+class SamplingConfig(_Table):
+    n: int = Field(ge=1)
+    temperature: float = Field(1.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    top_k: int = -1
+    max_tokens: int = Field(512, ge=1)
+    stop: list[str] | None = None
+    logprobs: bool = True
 
-    s, e = cfg["sampling"], cfg["engine"]
-    if s["n"] < 1:
-        bad("sampling.n", f"= {s['n']} must be at least 1")
-    if s["max_tokens"] < 1:
-        bad("sampling.max_tokens", f"= {s['max_tokens']} must be at least 1")
-    if s["temperature"] < 0:
-        bad("sampling.temperature", f"= {s['temperature']} must be >= 0")
-    if not 0 < s["top_p"] <= 1:
-        bad("sampling.top_p", f"= {s['top_p']} must be in (0, 1]")
-    if not all(isinstance(x, str) and x for x in s.get("stop") or []):
-        bad("sampling.stop", "must be a list of non-empty strings")
-    t = cfg["task"]
-    if t["limit"] < 0 or t["subset"] < 0 or t["shots"] < 0:
-        bad("task.limit / task.subset / task.shots", "must be >= 0 (0 means all problems / all problems / zero-shot)")
-    if t.get("time_buffer") is not None and t["time_buffer"] < 0:
-        bad("task.time_buffer", f"= {t['time_buffer']} must be >= 0 seconds")
-    if cfg["task"]["prompt"] not in PROMPTS:
-        bad("task.prompt", f"= {cfg['task']['prompt']!r} must be one of {', '.join(PROMPTS)}")
-    if cfg["backend"] not in BACKENDS:
-        bad("backend", f"= {cfg['backend']!r} must be one of {', '.join(BACKENDS)}")
-    if cfg["backend"] == "openai" and not e["base_url"]:
-        bad("engine.base_url", "is required with backend = 'openai' (for example 'http://127.0.0.1:8000/v1')")
-    if e["num_engines"] < 1 or e["unit_size"] < 1 or e["inflight"] < 1:
-        bad("engine.num_engines / unit_size / inflight", "must be at least 1")
-    if e["per_sample_seeds"] not in ("auto", "on", "off"):
-        bad("engine.per_sample_seeds", f"= {e['per_sample_seeds']!r} must be 'off' (the default; 'auto' is the "
-            "same) or 'on'")
-    if e["cpus_per_engine"] < 0 or cfg["verify"]["actors"] < 0 or cfg["verify"]["workers"] < 0:
-        bad("engine.cpus_per_engine / verify.actors / verify.workers", "must be >= 0 (0 means automatic)")
-    for sec in ("engine", "verify"):
-        for k, v in cfg[sec]["resources"].items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-                bad(f"{sec}.resources.{k}", f"= {v!r} must be a positive number (a Ray custom resource amount)")
-    for k in ("placement_timeout", "start_timeout", "flush_seconds"):
-        if e[k] <= 0:
-            bad(f"engine.{k}", "must be > 0 seconds")
-    b = cfg["budget"]
-    if b["mode"] not in BUDGET_MODES:
-        bad("budget.mode", f"= {b['mode']!r} must be one of {', '.join(BUDGET_MODES)}")
-    if b["stop_after"] < 1 or b["round"] < 1:
-        bad("budget.stop_after / budget.round", "must be at least 1")
-    if b["cap"] < 0 or b["total"] < 0 or b["growth"] < 0:
-        bad("budget.cap / total / growth", "must be >= 0 (0 for cap and total means the default: "
-            "4 x sampling.n per problem, and sampling.n x problems in all)")
-    if b["cap"] and b["cap"] < s["n"]:
-        bad("budget.cap", f"= {b['cap']} is below sampling.n = {s['n']}; the cap is the most samples one "
-            "problem may get, so it should be at least n")
-    if b["mode"] == "solve" and cfg["backend"] != "vllm":
-        bad("budget.mode", "= 'solve' needs backend = 'vllm' (the verifier runs between sampling rounds)")
-    _check_score(cfg, bad)
-    if cfg["verify"]["timeout"] <= 0:
-        bad("verify.timeout", "must be > 0 seconds")
-    if not cfg["name"] or any(c in cfg["name"] for c in "/\\") or cfg["name"] in (".", ".."):
-        bad("name", f"= {cfg['name']!r} must be a plain directory name")
+    @field_validator("stop")
+    @classmethod
+    def _stop(cls, value):
+        if value is not None and not all(value):
+            raise Bad("sampling.stop", "must be a list of non-empty strings")
+        return value
+
+
+class EngineConfig(_Table):
+    num_engines: int = Field(1, ge=1)
+    kv_cache_gib: int = 2
+    enforce_eager: bool = False
+    max_model_len: int = 0
+    dtype: str = "auto"
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    unit_size: int = Field(64, ge=1)
+    inflight: int = Field(256, ge=1)
+    per_sample_seeds: Literal["off", "on", "auto"] = Field("off", description="'auto' is the same as 'off'")
+    ray_address: str = ""
+    cpus_per_engine: int = Field(0, ge=0, description="0 means automatic")
+    resources: dict[str, float] = {}
+    placement_timeout: float = Field(600, gt=0, description="seconds")
+    start_timeout: float = Field(1800, gt=0, description="seconds")
+    flush_seconds: float = Field(20, gt=0, description="seconds")
+    base_url: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 8
+
+    @field_validator("resources")
+    @classmethod
+    def _resources(cls, value):
+        return _resources("engine", value)
+
+
+class VerifyConfig(_Table):
+    timeout: float = Field(10.0, gt=0, description="seconds")
+    workers: int = Field(0, ge=0, description="0 means automatic")
+    chunk: int = 2000
+    actors: int = Field(0, ge=0, description="0 means automatic")
+    resources: dict[str, float] = {}
+
+    @field_validator("resources")
+    @classmethod
+    def _resources(cls, value):
+        return _resources("verify", value)
 
 
 SCORERS = ("logprob", "judge", "reward")
 
 
-def _check_score(cfg: dict, bad) -> None:
-    sc = cfg["score"]
-    names = sc["scorers"]
-    unknown = [x for x in names if x not in SCORERS]
-    if unknown or len(set(names)) != len(names):
-        bad("score.scorers", f"= {names!r} must list distinct scorers out of {', '.join(SCORERS)}")
-    if "reward" in names and not sc["reward_model"]:
-        bad("score.reward_model", "is required with 'reward' in score.scorers: a reward model's checkpoint "
-            "directory (or hub name), e.g. a Skywork-Reward or ArmoRM checkpoint")
-    if sc["batch"] < 1 or sc["engines"] < 1:
-        bad("score.batch / score.engines", "must be at least 1")
+class ScoreConfig(_Table):
+    scorers: list[str] = ["logprob"]
+    judge_model: str = ""
+    reward_model: str = ""
+    reward_overrides: dict[str, Any] = {}
+    batch: int = Field(256, ge=1)
+    engines: int = Field(1, ge=1)
+
+    @field_validator("scorers")
+    @classmethod
+    def _scorers(cls, value):
+        if any(x not in SCORERS for x in value) or len(set(value)) != len(value):
+            raise Bad("score.scorers", f"= {value!r} must list distinct scorers out of {', '.join(SCORERS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _reward_model(self):
+        if "reward" in self.scorers and not self.reward_model:
+            raise Bad("score.reward_model", "is required with 'reward' in score.scorers: a reward model's checkpoint "
+                      "directory (or hub name), e.g. a Skywork-Reward or ArmoRM checkpoint")
+        return self
 
 
-def load(path) -> dict:
-    """Read and check a config file."""
+class BudgetConfig(_Table):
+    mode: Literal["uniform", "solve"] = "uniform"
+    stop_after: int = Field(1, ge=1)
+    cap: int = Field(0, ge=0, description="0 means 4 x sampling.n per problem")
+    total: int = Field(0, ge=0, description="0 means sampling.n x problems in all")
+    round: int = Field(8, ge=1)
+    growth: float = Field(0.0, ge=0)
+
+
+class PricingConfig(_Table):
+    gpu_hour_usd: float | None = None
+    gpus_per_worker: float | None = None
+    input_usd_per_mtok: float | None = None
+    output_usd_per_mtok: float | None = None
+
+
+class Experiment(_Table):
+    """One experiment, checked and with its defaults. A run directory's config.toml holds it
+    and what the run recorded ([model] path, [model_info], [versions]), which is not part of it."""
+
+    name: str
+    model: str
+    seed: int = 0
+    backend: Literal["vllm", "openai"] = "vllm"
+    task: TaskConfig
+    sampling: SamplingConfig
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    score: ScoreConfig = Field(default_factory=ScoreConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    pricing: PricingConfig = Field(default_factory=PricingConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not value or any(c in value for c in "/\\") or value in (".", ".."):
+            raise Bad("name", f"= {value!r} must be a plain directory name")
+        return value
+
+    @model_validator(mode="after")
+    def _across_tables(self):
+        if self.backend == "openai" and not self.engine.base_url:
+            raise Bad("engine.base_url", "is required with backend = 'openai' (for example 'http://127.0.0.1:8000/v1')")
+        b, n = self.budget, self.sampling.n
+        if b.cap and b.cap < n:
+            raise Bad("budget.cap", f"= {b.cap} is below sampling.n = {n}; the cap is the most samples one problem "
+                      "may get, so it should be at least n")
+        if b.mode == "solve" and self.backend != "vllm":
+            raise Bad("budget.mode", "= 'solve' needs backend = 'vllm' (the verifier runs between sampling rounds)")
+        return self
+
+
+SECTIONS: dict[str, type[_Table]] = {name: f.annotation for name, f in Experiment.model_fields.items()
+                                     if isinstance(f.annotation, type) and issubclass(f.annotation, _Table)}
+TOP_KEYS = sorted(k for k in Experiment.model_fields if k not in SECTIONS)
+# Written by the pipeline into the run directory's copy; accepted there, never part of the experiment.
+RECORDS = ("model_info", "versions", "resolved")
+IDENTITY = ("model", "seed", "backend", "task.name", "task.source", "task.subset_seed", "task.shots",
+            "task.shots_seed", "task.shots_source", "task.prompt", "sampling.temperature", "sampling.top_p",
+            "sampling.top_k", "sampling.max_tokens", "sampling.stop", "budget.mode")
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+_TYPES = {"int_type": "int", "float_type": "int or float", "string_type": "str", "bool_type": "bool",
+          "list_type": "list", "dict_type": "dict"}
+
+
+def _number(x) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _message(err: dict) -> str:
+    """One pydantic error as a line naming the key, what is wrong with it and the fix."""
+    loc = [str(x) for x in err["loc"] if not isinstance(x, int)]
+    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    key = ".".join(loc)
+    section = loc[0] if len(loc) > 1 else ""
+    if kind == "value_error" and isinstance(ctx.get("error"), Bad):
+        return str(ctx["error"])
+    if kind == "missing":
+        return f"missing required key {key!r}; add it" + (f" under [{section}]" if section else " at the top")
+    if kind == "extra_forbidden":
+        if not section and isinstance(value, dict):
+            return f"unknown section [{key}]; known sections: {', '.join(sorted(SECTIONS))}"
+        known = sorted(SECTIONS[section].model_fields) if section else TOP_KEYS
+        return (f"unknown key {key!r}; known keys in {'[' + section + ']' if section else 'the top level'}: "
+                f"{', '.join(known)}")
+    if kind in ("model_type", "model_attributes_type"):
+        return f"[{key}] must be a table"
+    if kind in _TYPES:
+        return f"{key} = {value!r} should be {_TYPES[kind]}"
+    if kind == "finite_number":
+        return f"{key} = {value!r} must be finite"
+    if kind == "greater_than_equal":
+        rule = "at least 1" if ctx["ge"] == 1 else f">= {_number(ctx['ge'])}"
+    elif kind == "greater_than":
+        rule = f"> {_number(ctx['gt'])}"
+    elif kind == "less_than_equal":
+        rule = f"<= {_number(ctx['le'])}"
+    elif kind == "literal_error":
+        rule = ctx["expected"]
+    else:
+        return f"{key}: {err['msg']}"
+    table = SECTIONS[section] if section else Experiment
+    hint = table.model_fields[loc[-1]].description if loc and loc[-1] in table.model_fields else None
+    if kind == "greater_than" and hint == "seconds":
+        rule, hint = f"{rule} seconds", None
+    return f"{key} = {value!r} must be {rule}" + (f" ({hint})" if hint else "")
+
+
+def check(raw: dict, where: str) -> Experiment:
+    """Validate a parsed config (a run directory's copy too) and fill its defaults; a
+    ConfigError names `where`, the bad key and the fix."""
+    raw = {k: v for k, v in raw.items() if k not in RECORDS}
+    if isinstance(raw.get("model"), dict):  # a run directory's copy keeps the model as a table
+        raw["model"] = raw["model"].get("name")
+    for section in SECTIONS:  # a table left out holds only defaults (and names its missing keys)
+        raw.setdefault(section, {})
+    try:
+        return Experiment.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_message(exc.errors()[0])}") from None
+
+
+def read_toml(path) -> dict:
     path = Path(path)
     try:
         text = path.read_text()
@@ -192,23 +281,62 @@ def load(path) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {str(path)!r}: {exc}") from None
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+
+
+def load(path, overrides=()) -> Experiment:
+    """Read and check a config file; `overrides` ("section.key=value", as `--set` gives them)
+    replace the file's values first."""
+    raw = read_toml(path)
+    for item in overrides:
+        set_key(raw, item)
     return check(raw, str(path))
 
 
-def identity(cfg: dict) -> dict:
-    return {_dotted(sec, key): (cfg if not sec else cfg[sec]).get(key) for sec, key in IDENTITY}
+def set_key(raw: dict, item: str) -> None:
+    """Apply one "section.key=value" to a parsed config. The value is read as a TOML value
+    (64, 0.6, true, "text", ["a", "b"], {node2 = 1}); what is not one is a string."""
+    key, eq, text = item.partition("=")
+    parts = key.strip().split(".")
+    if not eq or not all(parts):
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, for example --set sampling.n=64")
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()
+    table = raw
+    for i, part in enumerate(parts[:-1]):
+        table = table.setdefault(part, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"--set {item!r}: {'.'.join(parts[:i + 1])} is not a table")
+    table[parts[-1]] = value
 
 
-def differences(old: dict, new: dict) -> list[str]:
+def get(cfg: Experiment, dotted: str):
+    value = cfg
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def identity(cfg: Experiment) -> dict:
+    return {key: get(cfg, key) for key in IDENTITY}
+
+
+def differences(old: Experiment, new: Experiment) -> list[str]:
     a, b = identity(old), identity(new)
     return [f"{key}: {a[key]!r} in the run, {b[key]!r} now" for key in a if a[key] != b[key]]
 
 
+def to_doc(cfg: Experiment) -> dict:
+    """The experiment as plain TOML-ready data (keys still unset, at None, left out)."""
+    return cfg.model_dump(exclude_none=True)
+
+
 # ---------------------------------------------------------------------------------------------
-# Writing: the subset of TOML these configs use (tables of scalars and lists).
+# Writing: the subset of TOML these configs use (tables of scalars, lists and inline tables).
 
 
 def _value(v) -> str:
@@ -227,7 +355,9 @@ def _value(v) -> str:
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
-def dumps(doc: dict) -> str:
+def dumps(doc: Experiment | dict) -> str:
+    """TOML text of an experiment, or of a document of top-level scalars and tables."""
+    doc = to_doc(doc) if isinstance(doc, Experiment) else doc
     lines = [f"{k} = {_value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
     for name, table in doc.items():
         if isinstance(table, dict):

@@ -57,31 +57,30 @@ def render_prompts(problems: list[dict], model_path: str, style: str) -> list[st
     return [tok.apply_chat_template(p["messages"], tokenize=False, add_generation_prompt=True) for p in problems]
 
 
-def prepare(cfg: dict, run_dir, model_path: str | None = None) -> Path:
+def prepare(cfg: configs.Experiment, run_dir, model_path: str | None = None) -> Path:
     """Create or reopen a run directory for cfg; write config.toml (cfg as resolved: the task's
     default stop strings and options filled in) and problems.parquet."""
     from sampler.model import model_info, resolve_model
 
     cfg = tasks.resolve(cfg)
     run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.toml"
+    cfg_path = rundir.config_path(run_dir)
     if cfg_path.exists():
-        old = configs.load(cfg_path)
-        diff = configs.differences(old, cfg)
+        diff = configs.differences(read_run_config(run_dir), cfg)
         if diff:
             raise ConfigError(f"{run_dir} holds a different experiment ({'; '.join(diff)}); "
                               "use another --out directory, or delete this one to start over")
     elif run_dir.exists() and any(run_dir.iterdir()):
         raise ConfigError(f"{run_dir} exists, is not empty and has no config.toml; choose another --out directory")
-    task = tasks.get_task(cfg["task"]["name"])
-    problems = tasks.load_problems(task, cfg["task"])
+    task = tasks.get_task(cfg.task.name)
+    problems = tasks.load_problems(task, cfg.task.model_dump())
     if not problems:
-        raise TaskError(f"task {task.name!r} loaded no problems from {cfg['task']['source'] or task.default_source!r}")
+        raise TaskError(f"task {task.name!r} loaded no problems from {cfg.task.source or task.default_source!r}")
     ids = [p["problem_id"] for p in problems]
-    if cfg["backend"] == "vllm":
-        model_path = model_path or resolve_model(cfg["model"])
-    style = cfg["task"]["prompt"]
-    if cfg["backend"] == "vllm":
+    if cfg.backend == "vllm":
+        model_path = model_path or resolve_model(cfg.model)
+    style = cfg.task.prompt
+    if cfg.backend == "vllm":
         prompts = render_prompts(problems, model_path, style)
     else:  # the server applies its own chat template; store the messages
         prompts = [json.dumps(p["messages"]) if style == "chat" else p["raw"] for p in problems]
@@ -92,9 +91,8 @@ def prepare(cfg: dict, run_dir, model_path: str | None = None) -> Path:
         "source_index": [p["index"] for p in problems],
         "gold": [p.get("gold") for p in problems], "messages": [json.dumps(p["messages"]) for p in problems]},
         schema=pa.schema(list(PROBLEMS_SCHEMA) + list(PROBLEM_EXTRAS))))
-    doc = {k: v for k, v in cfg.items() if not isinstance(v, dict) and k != "model"}
-    doc["model"] = {"name": cfg["model"], "path": model_path or cfg["model"]}
-    doc.update({k: v for k, v in cfg.items() if isinstance(v, dict)})
+    doc = configs.to_doc(cfg)
+    doc["model"] = {"name": cfg.model, "path": model_path or cfg.model}  # a table, written after the scalars
     old = rundir.read_config_doc(run_dir) if cfg_path.exists() else {}
     if old.get("model_info"):  # measured by an engine: kept until an engine reports again
         doc["model_info"] = old["model_info"]
@@ -108,12 +106,18 @@ def prepare(cfg: dict, run_dir, model_path: str | None = None) -> Path:
 read_problems = rundir.read_problems
 
 
-def read_run_config(run_dir) -> dict:
-    doc = rundir.read_config_doc(run_dir)
-    cfg = configs.check(doc, str(rundir.config_path(run_dir)))
-    model = doc.get("model")
-    cfg["model_path"] = model.get("path") if isinstance(model, dict) else None
-    return cfg
+def read_run_config(run_dir) -> configs.Experiment:
+    """The experiment a run directory holds, checked as a config file is."""
+    return configs.check(rundir.read_config_doc(run_dir), str(rundir.config_path(run_dir)))
+
+
+def local_model(run_dir, model: str) -> str:
+    """A local path of the run's model (`model` as named by the config): the one recorded in
+    config.toml while it is still there, else the name resolved again."""
+    from sampler.model import resolve_model
+
+    path = rundir.model_path(run_dir)
+    return path if path and Path(path).exists() else resolve_model(model)
 
 
 def record_engine(run_dir, info: dict) -> None:
@@ -130,7 +134,7 @@ def record_engine(run_dir, info: dict) -> None:
 # The cluster
 
 
-def connect(cfg: dict) -> None:
+def connect(cfg: configs.Experiment) -> None:
     """Join the Ray cluster (or start a local one) once for all stages. A local cluster counts
     one logical CPU more than the machine has: CPU engines hold every core, and the verifier's
     actor (whose sandboxed candidates run at a lower priority than the engines) needs a slot."""
@@ -139,7 +143,7 @@ def connect(cfg: dict) -> None:
     from sampler.cluster import connect as ray_connect
 
     if not ray.is_initialized():
-        ray_connect(cfg["engine"]["ray_address"] or None, local_cpus=(os.cpu_count() or 1) + 1)
+        ray_connect(cfg.engine.ray_address or None, local_cpus=(os.cpu_count() or 1) + 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,64 +162,66 @@ def stage_sample(run_dir, progress: bool = True, verification: "Verification | N
     """Draw every missing sample into run_dir/samples."""
     cfg = read_run_config(run_dir)
     problems = read_problems(run_dir)
-    s, e = cfg["sampling"], cfg["engine"]
-    if cfg["backend"] == "openai":
+    s, e = cfg.sampling, cfg.engine
+    if cfg.backend == "openai":
         return _sample_http(cfg, problems, run_dir, progress)
     from sampler.driver import sample
-    from sampler.model import resolve_model
 
-    model_path = cfg.get("model_path")
-    if not model_path or not Path(model_path).exists():
-        model_path = resolve_model(cfg["model"])
+    model_path = local_model(run_dir, cfg.model)
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_path)
-    requests = [{"problem_id": p["problem_id"], "n": s["n"],
-                 "prompt_token_ids": prompt_token_ids(tok, p["prompt"], cfg["task"]["prompt"])} for p in problems]
+    requests = [{"problem_id": p["problem_id"], "n": s.n,
+                 "prompt_token_ids": prompt_token_ids(tok, p["prompt"], cfg.task.prompt)} for p in problems]
     connect(cfg)
-    own = verification is None and cfg["budget"]["mode"] == "solve"
+    own = verification is None and cfg.budget.mode == "solve"
     if own:
         verification = Verification(run_dir, cfg, progress=False)
     refill = None
-    if cfg["budget"]["mode"] == "solve":
+    if cfg.budget.mode == "solve":
         refill = _solve_rounds(verification, cfg, requests, progress)
         requests = []
-    sampling = {"temperature": float(s["temperature"]), "top_p": float(s["top_p"]), "top_k": s["top_k"],
-                "max_tokens": s["max_tokens"]}
-    if s["logprobs"]:  # the sampled tokens' log-probabilities only: each sample's total and mean
+    sampling = {"temperature": s.temperature, "top_p": s.top_p, "top_k": s.top_k, "max_tokens": s.max_tokens}
+    if s.logprobs:  # the sampled tokens' log-probabilities only: each sample's total and mean
         sampling["logprobs"] = 0
-    if s.get("stop"):
-        sampling["stop"] = list(s["stop"])
-    engine_args = {"enforce_eager": e["enforce_eager"], "dtype": e["dtype"],
-                   "gpu_memory_utilization": float(e["gpu_memory_utilization"])}  # the CPU build drops it
-    if e["max_model_len"]:
-        engine_args["max_model_len"] = e["max_model_len"]
-    if e["tensor_parallel_size"] > 1:
-        engine_args["tensor_parallel_size"] = e["tensor_parallel_size"]
+    if s.stop:
+        sampling["stop"] = list(s.stop)
     try:
         return sample(requests, sink=lambda rows: rundir.write_samples(run_dir, rows),
                       stored=rundir.stored_keys(rundir.samples_dir(run_dir)), model=model_path, sampling=sampling,
-                      engine_args=engine_args, seed=cfg["seed"], num_engines=e["num_engines"],
-                      per_sample_seeds=e["per_sample_seeds"] == "on", unit_size=e["unit_size"],
-                      inflight=e["inflight"], kv_cache_gib=e["kv_cache_gib"], cpus_per_engine=e["cpus_per_engine"],
-                      resources=e["resources"], placement_timeout=float(e["placement_timeout"]),
-                      start_timeout=float(e["start_timeout"]), flush_s=float(e["flush_seconds"]),
+                      engine_args=engine_args(e), seed=cfg.seed, num_engines=e.num_engines,
+                      per_sample_seeds=e.per_sample_seeds == "on", unit_size=e.unit_size,
+                      inflight=e.inflight, kv_cache_gib=e.kv_cache_gib, cpus_per_engine=e.cpus_per_engine,
+                      resources=e.resources, placement_timeout=e.placement_timeout,
+                      start_timeout=e.start_timeout, flush_s=e.flush_seconds,
                       progress=progress, refill=refill, on_engine=lambda info: record_engine(run_dir, info))
     finally:
         if own:
             verification.close()
 
 
-def solve_budget(cfg: dict, num_problems: int):
+def engine_args(e: configs.EngineConfig) -> dict:
+    """vLLM engine arguments of the [engine] table (the sampler's and the scorers' engines)."""
+    args = {"enforce_eager": e.enforce_eager, "dtype": e.dtype,
+            "gpu_memory_utilization": e.gpu_memory_utilization}  # the CPU build drops it
+    if e.max_model_len:
+        args["max_model_len"] = e.max_model_len
+    if e.tensor_parallel_size > 1:
+        args["tensor_parallel_size"] = e.tensor_parallel_size
+    return args
+
+
+def solve_budget(cfg: configs.Experiment, num_problems: int):
     """The [budget] section as a sampler Budget; 0 means the documented default."""
     from sampler.budget import Budget
 
-    b, n = cfg["budget"], cfg["sampling"]["n"]
-    return Budget(total=b["total"] or n * num_problems, cap=b["cap"] or 4 * n, stop_after=b["stop_after"],
-                  step=b["round"], growth=float(b["growth"]))
+    b, n = cfg.budget, cfg.sampling.n
+    return Budget(total=b.total or n * num_problems, cap=b.cap or 4 * n, stop_after=b.stop_after,
+                  step=b.round, growth=b.growth)
 
 
-def next_solve_round(verification: "Verification", cfg: dict, requests: list[dict]) -> tuple[list[dict], dict]:
+def next_solve_round(verification: "Verification", cfg: configs.Experiment,
+                     requests: list[dict]) -> tuple[list[dict], dict]:
     """Solve mode's next round: verify every stored sample, then let the budget plan.
 
     Returns the requests, whose n is each open problem's new total (the sampler fills missing
@@ -233,7 +239,7 @@ def next_solve_round(verification: "Verification", cfg: dict, requests: list[dic
     return more, state
 
 
-def _solve_rounds(verification: "Verification", cfg: dict, requests: list[dict], progress: bool):
+def _solve_rounds(verification: "Verification", cfg: configs.Experiment, requests: list[dict], progress: bool):
     """The refill callback that puts the verifier between the sampler's rounds."""
     from sampler.budget import solved, spent
 
@@ -265,27 +271,26 @@ def missing_spans(have: set[int], n: int) -> list[tuple[int, int]]:
     return spans
 
 
-def _sample_http(cfg: dict, problems: list[dict], run_dir, progress: bool) -> dict:
+def _sample_http(cfg: configs.Experiment, problems: list[dict], run_dir, progress: bool) -> dict:
     """Sample through an OpenAI-compatible server, streaming each call's samples to a shard.
     Only the missing indices are asked for, so a resumed run fills its gaps and draws nothing twice."""
     from tqdm import tqdm
 
     from sampler.openai_backend import iter_openai
 
-    s, e = cfg["sampling"], cfg["engine"]
+    s, e = cfg.sampling, cfg.engine
     done = rundir.stored_keys(rundir.samples_dir(run_dir))
-    chat = cfg["task"]["prompt"] == "chat"
+    chat = cfg.task.prompt == "chat"
     reqs = []
     for p in problems:
         body = {"messages": json.loads(p["prompt"])} if chat else {"prompt": p["prompt"]}
-        for start, count in missing_spans(done.get(p["problem_id"], set()), s["n"]):
+        for start, count in missing_spans(done.get(p["problem_id"], set()), s.n):
             reqs.append({"problem_id": p["problem_id"], "start": start, "count": count, **body})
-    stats = {"requested": s["n"] * len(problems), "already_stored": sum(map(len, done.values())), "sampled": 0}
+    stats = {"requested": s.n * len(problems), "already_stored": sum(map(len, done.values())), "sampled": 0}
     bar = tqdm(total=sum(r["count"] for r in reqs), unit="sample", desc="sampling", disable=not progress)
-    for batch in iter_openai(e["base_url"], cfg["model"], reqs, temperature=s["temperature"], top_p=s["top_p"],
-                             max_tokens=s["max_tokens"], api_key_env=e["api_key_env"], chat=chat,
-                             concurrency=e["concurrency"],
-                             extra_body={"stop": list(s["stop"])} if s.get("stop") else None):
+    for batch in iter_openai(e.base_url, cfg.model, reqs, temperature=s.temperature, top_p=s.top_p,
+                             max_tokens=s.max_tokens, api_key_env=e.api_key_env, chat=chat,
+                             concurrency=e.concurrency, extra_body={"stop": list(s.stop)} if s.stop else None):
         rundir.write_samples(run_dir, batch)
         stats["sampled"] += len(batch)
         bar.update(len(batch))
@@ -328,7 +333,7 @@ class Verification:
     and then catches up. All of them are safe to call from two threads.
     """
 
-    def __init__(self, run_dir, cfg: dict, progress: bool = True):
+    def __init__(self, run_dir, cfg: configs.Experiment, progress: bool = True):
         self.run_dir, self.cfg = Path(run_dir), cfg
         self.problems = verifier_problems(run_dir)
         self.verified = rundir.folder_keys(rundir.verdicts_dir(run_dir), rundir.KeySet(list(self.problems)))
@@ -355,17 +360,16 @@ class Verification:
             from verifiers.cluster import VerifyPool
 
             connect(self.cfg)
-            v = self.cfg["verify"]
-            actors = v["actors"] or _nodes_with(v["resources"])
-            self.pool = VerifyPool(self.problems, actors=actors, workers=v["workers"], timeout=float(v["timeout"]),
-                                   resources=v["resources"])
+            v = self.cfg.verify
+            self.pool = VerifyPool(self.problems, actors=v.actors or _nodes_with(v.resources), workers=v.workers,
+                                   timeout=v.timeout, resources=v.resources)
         return self.pool
 
     def _next_chunk(self) -> dict | None:
         """The next chunk of unverified samples, or None when every stored shard is handed out."""
         import pyarrow.parquet as pq
 
-        chunk = max(1, self.cfg["verify"]["chunk"])
+        chunk = max(1, self.cfg.verify.chunk)
         while True:
             if self.current is None:
                 fresh = [p for p in rundir.shard_paths(rundir.samples_dir(self.run_dir)) if p.name not in self.done_shards]
@@ -476,21 +480,11 @@ def stage_verify(run_dir, progress: bool = True, quiet_empty: bool = False) -> d
         verification.close()
 
 
-def analysis_inputs(run_dir) -> dict:
-    """What the analyzer needs beyond verdicts, read here (the run directory's one reader) and
-    passed as plain data: every sample's scores, and the audit if one was run."""
-    table = rundir.read_scores(run_dir)
-    scores = None if table is None else {name: table[name].to_numpy(zero_copy_only=False)
-                                         for name in table.column_names}
-    if scores is not None:
-        scores["problem_id"] = table["problem_id"].to_pylist()
-    return {"scores": scores, "audit": rundir.read_audit(run_dir)}
-
-
 def stage_analyze(run_dir, **options) -> dict:
+    """The analyzer on the run's data; report.json and the plots go into the run directory."""
     from analysis.report import analyze_run
 
-    return analyze_run(run_dir, **options, **analysis_inputs(run_dir))
+    return analyze_run(rundir.read_run(run_dir), **options)
 
 
 def stage_score(run_dir, scorers=None, progress: bool = True) -> dict:
@@ -499,7 +493,7 @@ def stage_score(run_dir, scorers=None, progress: bool = True) -> dict:
     return score(run_dir, scorers, progress)
 
 
-def run(cfg: dict, run_dir, progress: bool = True) -> dict:
+def run(cfg: configs.Experiment, run_dir, progress: bool = True) -> dict:
     """All stages; a finished run does no work, an interrupted one only what is missing.
     Verification follows sampling as its shards land, on the same Ray cluster."""
     run_dir = prepare(cfg, run_dir)
@@ -525,7 +519,7 @@ def run(cfg: dict, run_dir, progress: bool = True) -> dict:
     _say(f"samples: {sampled.get('sampled', 0)} new, {sampled.get('already_stored', 0)} already stored")
     _say(f"verdicts: {verified['verified']} new ({verified['correct']} correct), "
          f"{verified['already_verified']} already stored")
-    scored = stage_score(run_dir, progress=progress) if cfg["score"]["scorers"] else {}
+    scored = stage_score(run_dir, progress=progress) if cfg.score.scorers else {}
     for name, st in scored.items():
         _say(f"scores ({name}): {st['scored']} new")
     report = stage_analyze(run_dir)

@@ -118,7 +118,7 @@ def read_shard(path: Path, columns: list[str] | None, schema: pa.Schema | None =
     missing = [c for c in (columns or []) if c not in table.column_names]
     for c in missing:
         if schema is None or c not in schema.names or c in KEY:
-            raise StoreError(f"{path}: no column {c!r}; this shard was not written by monkeys — move it out "
+            raise StoreError(f"{path}: missing column {c!r}; this shard was not written by monkeys — move it out "
                              f"of {Path(path).parent.name}/")
         table = table.append_column(schema.field(c), pa.nulls(table.num_rows, schema.field(c).type))
     if "problem_id" in table.column_names and table.schema.field("problem_id").type != pa.string():
@@ -378,6 +378,67 @@ def read_audit(run_dir) -> dict | None:
     return doc
 
 
+# ------------------------------------------------------------------------------------ the run as data
+
+
+def _scores_as_arrays(run_dir) -> dict | None:
+    table = read_scores(run_dir)
+    if table is None:
+        return None
+    scores = {name: table[name].to_numpy(zero_copy_only=False) for name in table.column_names}
+    scores["problem_id"] = table["problem_id"].to_pylist()
+    return scores
+
+
+def read_run(run_dir) -> dict:
+    """What the analyzer needs from a run directory, as plain data.
+
+    run_dir; config: config.toml as parsed ({} without one; [model] always a table);
+    problem_ids (sorted), n and c per problem; per verified sample, sorted by problem and
+    sample index: group (the problem's index), sample_index, correct, extracted_answer (a list,
+    None where there is none); from the samples shards, aligned with those: prompt_tokens,
+    completion_tokens, elapsed_s (float arrays) and worker (a list), left out, with a
+    note_samples saying why, when some verified sample has no sample row; scores
+    ({"problem_id", "sample_index", <scorer>: values}, or None) and audit (audit.json, or None).
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise StoreError(f"{run_dir}: not a directory; pass the run directory (runs/<name>)")
+    optional = pa.schema([VERDICTS_SCHEMA.field("extracted_answer")])  # older verdicts may lack it
+    verdicts = read_table(verdicts_dir(run_dir), KEY + ["correct", "extracted_answer"], optional)
+    if verdicts is None or verdicts.num_rows == 0:
+        raise StoreError(f"{run_dir}: no verdicts (verdicts/part-*.parquet); run verification first")
+    cost = ["prompt_tokens", "completion_tokens", "worker", "elapsed_s"]
+    samples = read_table(samples_dir(run_dir), KEY + cost, SAMPLES_SCHEMA)
+    joined = verdicts if samples is None else verdicts.join(samples, keys=KEY, join_type="left outer")
+    joined = joined.sort_by([("problem_id", "ascending"), ("sample_index", "ascending")])
+    if joined["correct"].null_count:
+        raise StoreError(f"{run_dir}/verdicts: {joined['correct'].null_count} verdict(s) with null 'correct'; "
+                         "re-run verification")
+    problem_ids, group = np.unique(joined["problem_id"].to_numpy(zero_copy_only=False).astype(str),
+                                   return_inverse=True)
+    correct = joined["correct"].to_numpy(zero_copy_only=False).astype(bool)
+    doc = read_config_doc(run_dir) if config_path(run_dir).exists() else {}
+    if isinstance(doc.get("model"), str):  # a hand-written config names the model; a run's copy has a table
+        doc["model"] = {"name": doc["model"]}
+    out = {"run_dir": str(run_dir), "config": doc, "problem_ids": problem_ids,
+           "n": np.bincount(group, minlength=len(problem_ids)),
+           "c": np.bincount(group, weights=correct, minlength=len(problem_ids)).astype(np.int64),
+           "group": group, "correct": correct, "sample_index": joined["sample_index"].to_numpy(),
+           "extracted_answer": joined["extracted_answer"].to_pylist(),
+           "scores": _scores_as_arrays(run_dir), "audit": read_audit(run_dir)}
+    if samples is not None:
+        unmatched = joined["completion_tokens"].null_count
+        if unmatched:
+            out["note_samples"] = (f"{unmatched} verdict(s) have no matching sample row; token, FLOPs and "
+                                   "dollar axes omitted")
+        else:
+            for col in ("prompt_tokens", "completion_tokens", "elapsed_s"):
+                out[col] = joined[col].to_numpy(zero_copy_only=False).astype(np.float64)
+            out["worker"] = joined["worker"].to_pylist()
+    return out
+
+
 # ------------------------------------------------------------------------------------ config
 
 
@@ -395,6 +456,12 @@ def read_config_doc(run_dir) -> dict:
         return tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise StoreError(f"{path}: invalid TOML ({exc}); restore it, or start a new run directory") from None
+
+
+def model_path(run_dir) -> str | None:
+    """The model's local path as config.toml's [model] table recorded it (None if it has none)."""
+    model = read_config_doc(run_dir).get("model")
+    return model.get("path") if isinstance(model, dict) else None
 
 
 def write_text_atomic(path: Path, text: str) -> None:

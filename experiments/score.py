@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pyarrow as pa
 
 from . import rundir
-from .config import ConfigError
+from .config import ConfigError, Experiment
 
 COLUMNS = ["problem_id", "sample_index", "text", "mean_logprob"]
 
@@ -65,42 +64,34 @@ def _score_logprob(run_dir, ids: list[str], batch: int, bar) -> dict:
     return stats
 
 
-def _model_path(cfg: dict, name: str) -> str:
+def _model_path(run_dir, cfg: Experiment, name: str) -> str:
     from sampler.model import resolve_model
 
+    from .pipeline import local_model
+
     if name == "judge":
-        given = cfg["score"]["judge_model"]
-        if not given:
-            own = cfg.get("model_path")
-            return own if own and Path(own).exists() else resolve_model(cfg["model"])
-        return resolve_model(given)
-    return resolve_model(cfg["score"]["reward_model"])
+        return resolve_model(cfg.score.judge_model) if cfg.score.judge_model else local_model(run_dir, cfg.model)
+    return resolve_model(cfg.score.reward_model)
 
 
-def _score_model(run_dir, cfg: dict, name: str, problems: dict, ids: list[str], bar) -> dict:
+def _score_model(run_dir, cfg: Experiment, name: str, problems: dict, ids: list[str], bar) -> dict:
     from sampler.scorer import ScorerPool
 
-    from .pipeline import connect
+    from .pipeline import connect, engine_args
 
-    sc, e = cfg["score"], cfg["engine"]
+    sc, e = cfg.score, cfg.engine
     batches = ((rows, [{"question": problems[p], "answer": t or ""} for p, t in zip(rows["problem_id"], rows["text"])])
-               for rows in unscored(run_dir, name, ids, sc["batch"]))
+               for rows in unscored(run_dir, name, ids, sc.batch))
     first = next(batches, None)
     if first is None:
         return {"scored": 0, "missing": 0}
-    model = _model_path(cfg, name)
-    engine_args = {"enforce_eager": e["enforce_eager"], "dtype": e["dtype"],
-                   "gpu_memory_utilization": float(e["gpu_memory_utilization"])}
-    if e["max_model_len"]:
-        engine_args["max_model_len"] = e["max_model_len"]
-    if e["tensor_parallel_size"] > 1:
-        engine_args["tensor_parallel_size"] = e["tensor_parallel_size"]
+    model = _model_path(run_dir, cfg, name)
     connect(cfg)
     _say(f"{name}: loading {model}")
-    pool = ScorerPool(model, name, engines=sc["engines"], engine_args=engine_args, kv_cache_gib=e["kv_cache_gib"],
-                      cpus_per_engine=e["cpus_per_engine"], resources=e["resources"],
-                      hf_overrides=sc["reward_overrides"] if name == "reward" else None, seed=cfg["seed"],
-                      placement_timeout=float(e["placement_timeout"]), start_timeout=float(e["start_timeout"]))
+    pool = ScorerPool(model, name, engines=sc.engines, engine_args=engine_args(e), kv_cache_gib=e.kv_cache_gib,
+                      cpus_per_engine=e.cpus_per_engine, resources=e.resources,
+                      hf_overrides=sc.reward_overrides if name == "reward" else None, seed=cfg.seed,
+                      placement_timeout=e.placement_timeout, start_timeout=e.start_timeout)
     stats = {"scored": 0, "missing": 0, "model": model}
 
     def all_batches():
@@ -127,11 +118,11 @@ def stage_score(run_dir, scorers: list[str] | None = None, progress: bool = True
     from .pipeline import read_problems, read_run_config
 
     cfg = read_run_config(run_dir)
-    names = list(cfg["score"]["scorers"] if scorers is None else scorers)
+    names = list(cfg.score.scorers if scorers is None else scorers)
     for name in names:
         if name not in SCORERS:
             raise ConfigError(f"unknown scorer {name!r}; known scorers: {', '.join(SCORERS)}")
-    if "reward" in names and not cfg["score"]["reward_model"]:
+    if "reward" in names and not cfg.score.reward_model:
         raise ConfigError(f"{rundir.config_path(run_dir)}: the reward scorer needs [score] reward_model (a reward "
                           "model's checkpoint directory); add it to the run's config.toml")
     if not rundir.shard_paths(rundir.samples_dir(run_dir)):
@@ -146,7 +137,7 @@ def stage_score(run_dir, scorers: list[str] | None = None, progress: bool = True
         bar = tqdm(desc=f"score {name}", unit="sample", disable=not progress, dynamic_ncols=True)
         try:
             if name == "logprob":
-                out[name] = _score_logprob(run_dir, ids, cfg["score"]["batch"] * 64, bar)
+                out[name] = _score_logprob(run_dir, ids, cfg.score.batch * 64, bar)
             else:
                 out[name] = _score_model(run_dir, cfg, name, questions, ids, bar)
         finally:

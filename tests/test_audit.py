@@ -68,7 +68,7 @@ def _fixture(run: Path) -> dict:
     rundir.write_problems(run, pa.table({
         "problem_id": [p[0] for p in problems], "task": ["fixture"] * 4, "prompt": ["q"] * 4,
         "reference": [json.dumps(p[2]) for p in problems], "verifier": [p[1] for p in problems],
-        "gold": [p[3] for p in problems], "source_index": list(range(4))}))
+        "source_index": list(range(4)), "gold": [p[3] for p in problems]}))
     texts = {"flaky/0": [f"    return x  # attempt {i}\n" for i in range(8)] + ["    return 0\n", "    return -1\n"],
              "gsm8k/wrong-gold": ["The answer is 19."] * 3 + ["The answer is 18."] * 7,
              "gsm8k/sound": ["The answer is 5."] * 4 + ["The answer is 6."] * 6,

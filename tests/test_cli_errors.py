@@ -1,5 +1,6 @@
 """Bad input ends in one line naming the problem, exit status 2, and no lost data."""
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,36 @@ def test_unknown_command_and_help():
     assert code == 2 and "invalid choice" in err and "Traceback" not in err
     code, out, _ = monkeys("--help")
     assert code == 0 and "demo" in out and "verify" in out
+
+
+def test_every_command_is_in_the_one_tree_with_its_help_and_the_version():
+    for command, option in (("analyze", "--forecast-check"), ("compare", "--bootstrap"), ("plan", "--target"),
+                            ("verify-file", "--samples"), ("run", "--set")):
+        code, out, err = monkeys(command, "--help")
+        assert code == 0 and f"usage: monkeys {command}" in out and option in out, (command, err)
+    assert_user_error(monkeys("analyze", "--bogus"), "--bogus", "monkeys analyze --help")
+    assert_user_error(monkeys("verify-file", "--task", "gsm8k"), "--samples", "monkeys verify-file --help")
+    code, out, _ = monkeys("--version")
+    assert code == 0 and re.fullmatch(r"monkeys \d+\.\d+\S*", out.strip()), out
+
+
+def test_version_without_an_installed_package_is_pyprojects(monkeypatch):
+    import tomllib
+
+    from experiments import cli
+
+    def not_installed(name):
+        raise cli.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(cli.metadata, "version", not_installed)
+    assert cli.version() == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def test_set_names_an_unknown_key_or_a_bad_value(tmp_path):
+    path = config(tmp_path)
+    assert_user_error(monkeys("run", path, "--set", "sampling.nn=64"), "exp.toml", "unknown key 'sampling.nn'")
+    assert_user_error(monkeys("run", path, "--set", "engine.num_engines=four"), "engine.num_engines = 'four'", "int")
+    assert_user_error(monkeys("run", path, "--set", "sampling.n"), "expected KEY=VALUE")
 
 
 def test_more_engines_than_the_machine_has(tmp_path):

@@ -20,17 +20,17 @@ PAPER = sorted(CONFIGS.glob("paper-*.toml"))
 @pytest.mark.parametrize("path", PAPER, ids=lambda p: p.name)
 def test_paper_configs_hold_the_papers_settings(path):
     cfg = tasks.resolve(config.load(path))
-    t, s = cfg["task"], cfg["sampling"]
-    assert (s["temperature"], s["top_p"], t["prompt"]) == (0.6, 0.95, "raw")
+    t, s = cfg.task, cfg.sampling
+    assert (s.temperature, s.top_p, t.prompt) == (0.6, 0.95, "raw")
     cpu = path.stem.endswith("-cpu")
     if not cpu:
-        assert s["n"] == 10000 and s["max_tokens"] == 1024
-    if t["name"] == "gsm8k":
-        assert (t["subset"], t["shots"], s["stop"]) == (32 if cpu else 128, 5, ["Q:", "Question:"])
-    elif t["name"] == "math500":
-        assert (t["subset"], t["shots"], s["stop"]) == (128, 4, ["Problem:"])
+        assert s.n == 10000 and s.max_tokens == 1024
+    if t.name == "gsm8k":
+        assert (t.subset, t.shots, s.stop) == (32 if cpu else 128, 5, ["Q:", "Question:"])
+    elif t.name == "math500":
+        assert (t.subset, t.shots, s.stop) == (128, 4, ["Problem:"])
     else:
-        assert (t["name"], t["subset"], t["shots"], t["time_buffer"]) == ("codecontests", 0, 2, 10)
+        assert (t.name, t.subset, t.shots, t.time_buffer) == ("codecontests", 0, 2, 10)
     assert f"experiments/configs/{path.name}" in (ROOT / "docs" / "paper-setups.md").read_text()
 
 
@@ -88,7 +88,7 @@ def test_a_prepared_run_records_and_sends_what_it_used(tmp_path, server):
     text = text.replace("n = 32", "n = 2").replace("[engine]", f'[engine]\nbase_url = "{server.url}"')
     (tmp_path / "exp.toml").write_text(text)
     cfg = config.load(tmp_path / "exp.toml")
-    assert "stop" not in cfg["sampling"]  # left to the task
+    assert cfg.sampling.stop is None  # left to the task
     run = pipeline.prepare(cfg, tmp_path / "run")
 
     recorded = tomllib.loads((run / "config.toml").read_text())
@@ -109,16 +109,14 @@ def test_a_prepared_run_records_and_sends_what_it_used(tmp_path, server):
 
     # the same experiment reopens; a larger subset keeps the first four; another draw is refused
     pipeline.prepare(cfg, run)
-    bigger = config.check(dict(cfg, task=dict(cfg["task"], subset=6)), "bigger")
-    pipeline.prepare(bigger, run)
+    pipeline.prepare(config.load(tmp_path / "exp.toml", ["task.subset=6"]), run)
     again = pq.read_table(run / "problems.parquet").to_pylist()
     assert [p["problem_id"] for p in again][:4] == [p["problem_id"] for p in problems] and len(again) == 6
     for key, value in (("subset_seed", 1), ("shots_seed", 1)):
         with pytest.raises(ConfigError, match=f"task.{key}: 0 in the run, 1 now"):
-            pipeline.prepare(config.check(dict(cfg, task=dict(cfg["task"], **{key: value})), "other"), run)
-    explicit = dict(cfg, sampling=dict(cfg["sampling"], stop=["\n\n"]))
+            pipeline.prepare(config.load(tmp_path / "exp.toml", [f"task.{key}={value}"]), run)
     with pytest.raises(ConfigError, match="sampling.stop"):
-        pipeline.prepare(config.check(explicit, "other"), run)
+        pipeline.prepare(config.load(tmp_path / "exp.toml", ['sampling.stop=["\\n\\n"]']), run)
 
 
 def test_raw_prompts_keep_the_tokenizers_bos():

@@ -42,8 +42,8 @@ def run(tmp_path_factory):
     ids = [f"gsm8k/{i}" for i in range(len(PROBLEMS))]
     rundir.write_problems(run, pa.table({
         "problem_id": ids, "task": ["gsm8k"] * 3, "prompt": [q for q, _ in PROBLEMS],
-        "reference": [json.dumps({"answer": a}) for _, a in PROBLEMS], "verifier": ["gsm8k"] * 3, "source_index": [0, 1, 2],
-        "messages": [json.dumps([{"role": "user", "content": q}]) for q, _ in PROBLEMS]}))
+        "reference": [json.dumps({"answer": a}) for _, a in PROBLEMS], "verifier": ["gsm8k"] * 3,
+        "source_index": list(range(3)), "messages": [json.dumps([{"role": "user", "content": q}]) for q, _ in PROBLEMS]}))
     samples, verdicts = [], []
     for pid, (q, a) in zip(ids, PROBLEMS):
         for i, text in enumerate([f"The answer is {a}.", f"The answer is {int(a) + 7}."]):

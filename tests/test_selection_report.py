@@ -8,10 +8,10 @@ import pyarrow as pa
 import pytest
 
 from analysis.report import align_scores, analyze_run, format_table, selection_report, verification_gap
-from analysis.rundir import read_run
 from analysis.selection import best_of_k
 from analysis_fixtures import make_run
 from experiments import config, pipeline, rundir
+from experiments.rundir import read_run
 from experiments.score import stage_score
 
 
@@ -49,7 +49,7 @@ def test_every_method_on_one_grid_and_scores_aligned_whatever_their_order(tmp_pa
     assert sel["best_of:judge"]["accuracy"] == pytest.approx(exact.tolist(), abs=1e-12)
     assert sel["best_of:judge"]["accuracy"][0] == pytest.approx(cov.mean(), abs=1e-12)    # k = 1 is pass@1
     # a judge that knows the answer picks right wherever a right sample exists: selection = coverage
-    every = analyze_run(run, num_boot=20, scores=scores)["coverage_every_k"]
+    every = analyze_run(dict(r, scores=scores), num_boot=20)["coverage_every_k"]
     assert sel["best_of:judge"]["accuracy"][-1] == pytest.approx(every[-1], abs=1e-12)
     for m in sel.values():   # picking one can never beat "any of k is right" (Monte Carlo: up to its error)
         assert all(a <= every[k - 1] + 4 * s + 0.01 for k, a, s in zip(m["k"], m["accuracy"], m["stderr"]))
@@ -59,7 +59,7 @@ def test_a_judge_that_cannot_tell_picks_at_random_and_the_gap_is_reported(tmp_pa
     run, _ = _run(tmp_path, seed=3)
     scores, r, _ = _scores(run, informative=False)
     scores["judge"] = np.full(len(scores["judge"]), 0.5)       # every sample tied: a uniform pick
-    rep = analyze_run(run, num_boot=20, scores=scores)
+    rep = analyze_run(dict(r, scores=scores), num_boot=20)
     sel = rep["selection"]
     pass1 = rep["coverage_every_k"][0]
     assert sel["best_of:judge"]["accuracy"] == pytest.approx([pass1] * len(sel["best_of:judge"]["k"]), abs=1e-12)
@@ -104,7 +104,8 @@ def test_logprob_scorer_resumes_and_the_analyzer_gets_its_scores(tmp_path):
     cfg = config.check({"name": "s", "model": "m", "task": {"name": "gsm8k"}, "sampling": {"n": 4}}, "t")
     (run / "config.toml").write_text(config.dumps(cfg))
     rundir.write_problems(run, pa.table({"problem_id": ["a", "b"], "task": ["gsm8k"] * 2, "prompt": ["q", "q"],
-                                         "reference": ['{"answer": "1"}'] * 2, "verifier": ["gsm8k"] * 2, "source_index": [0, 1]}))
+                                         "reference": ['{"answer": "1"}'] * 2, "verifier": ["gsm8k"] * 2,
+                                         "source_index": [0, 1]}))
     rundir.write_samples(run, _samples("a", 4, lambda i: -0.1 * (i + 1)))
     out = stage_score(run, progress=False)                       # [score] scorers defaults to logprob
     assert out == {"logprob": {"scored": 4, "missing": 0}}

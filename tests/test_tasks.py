@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from experiments import tasks
+from experiments import config, tasks
 from experiments.tasks import TaskError, _draw, load_problems
 
 IDS = [{"problem_id": f"p{i}", "text": f"t{i}"} for i in range(100)]
@@ -184,25 +184,29 @@ def test_math500_and_mbpp_load_the_shared_files(data_file):
 
 
 def _cfg(task="gsm8k", prompt="raw", **sampling):
-    return {"task": {"name": task, "prompt": prompt}, "sampling": {"n": 1, **sampling}}
+    return {"name": "t", "model": "m", "task": {"name": task, "prompt": prompt}, "sampling": {"n": 1, **sampling}}
+
+
+def _resolve(raw):
+    return tasks.resolve(config.check(raw, "test"))
 
 
 def test_default_stop_strings_and_precedence():
-    assert tasks.resolve(_cfg())["sampling"]["stop"] == ["Q:", "Question:"]
-    assert tasks.resolve(_cfg("math500"))["sampling"]["stop"] == ["Problem:"]
-    assert tasks.resolve(_cfg("codecontests"))["sampling"]["stop"] == ["Q:", "Question:"]
-    assert tasks.resolve(_cfg("humaneval"))["sampling"]["stop"] == ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]
-    assert tasks.resolve(_cfg(prompt="chat"))["sampling"]["stop"] == []
+    assert _resolve(_cfg()).sampling.stop == ["Q:", "Question:"]
+    assert _resolve(_cfg("math500")).sampling.stop == ["Problem:"]
+    assert _resolve(_cfg("codecontests")).sampling.stop == ["Q:", "Question:"]
+    assert _resolve(_cfg("humaneval")).sampling.stop == ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]
+    assert _resolve(_cfg(prompt="chat")).sampling.stop == []
     # an explicit list replaces the default, an empty one included
-    assert tasks.resolve(_cfg(stop=["\n\n"]))["sampling"]["stop"] == ["\n\n"]
-    assert tasks.resolve(_cfg(stop=[]))["sampling"]["stop"] == []
+    assert _resolve(_cfg(stop=["\n\n"])).sampling.stop == ["\n\n"]
+    assert _resolve(_cfg(stop=[])).sampling.stop == []
 
 
 def test_task_options_are_filled_or_refused():
-    assert tasks.resolve(_cfg("codecontests"))["task"]["time_buffer"] == 10.0
-    assert tasks.resolve({**_cfg("codecontests"), "task": {"name": "codecontests", "time_buffer": 0.5}}
-                         )["task"]["time_buffer"] == 0.5
+    assert _resolve(_cfg("codecontests")).task.time_buffer == 10.0
+    assert _resolve({**_cfg("codecontests"), "task": {"name": "codecontests", "time_buffer": 0.5}}
+                    ).task.time_buffer == 0.5
     with pytest.raises(TaskError, match="task.time_buffer applies only to codecontests, not 'gsm8k'"):
-        tasks.resolve({**_cfg(), "task": {"name": "gsm8k", "time_buffer": 2}})
+        _resolve({**_cfg(), "task": {"name": "gsm8k", "time_buffer": 2}})
     with pytest.raises(TaskError, match="task.shots_source: task 'math500' draws no examples"):
-        tasks.resolve({**_cfg(), "task": {"name": "math500", "shots": 4, "shots_source": "x.jsonl"}})
+        _resolve({**_cfg(), "task": {"name": "math500", "shots": 4, "shots_source": "x.jsonl"}})

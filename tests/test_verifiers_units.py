@@ -198,7 +198,7 @@ def test_verify_file_default_timeout_is_human_evals_for_humaneval(tmp_path, monk
     import json
 
     import verifiers
-    from experiments.verify_file import main_verify_file
+    from experiments.cli import main
     seen = []
 
     def fake_verify(jobs, workers=None, timeout=None, progress=True):
@@ -211,11 +211,11 @@ def test_verify_file_default_timeout_is_human_evals_for_humaneval(tmp_path, monk
     math = tmp_path / "m.jsonl"
     math.write_text(json.dumps({"task_id": "0", "completion": "#### 5", "reference": "5"}) + "\n")
     out = str(tmp_path / "r.jsonl")
-    assert main_verify_file(["--task", "humaneval", "--samples", str(samples), "--out", out]) == 0
-    assert main_verify_file(["--task", "gsm8k", "--samples", str(math), "--out", out]) == 0
-    assert main_verify_file(["--task", "humaneval", "--samples", str(samples), "--out", out, "--timeout", "7"]) == 0
+    assert main(["verify-file", "--task", "humaneval", "--samples", str(samples), "--out", out]) == 0
+    assert main(["verify-file", "--task", "gsm8k", "--samples", str(math), "--out", out]) == 0
+    assert main(["verify-file", "--task", "humaneval", "--samples", str(samples), "--out", out, "--timeout", "7"]) == 0
     assert seen == [3.0, 10.0, 7.0]
-    assert main_verify_file(["--task", "humaneval", "--samples", str(samples), "--out", out, "--timeout", "0"]) == 2
+    assert main(["verify-file", "--task", "humaneval", "--samples", str(samples), "--out", out, "--timeout", "0"]) == 2
 
 
 RAY_LIKE = r"""
@@ -266,7 +266,7 @@ def test_verify_file_end_to_end_prints_pass_at_k(tmp_path, capsys):
     (analysis.passk), and a malformed file refused with one `error:` line."""
     import json
 
-    from experiments.verify_file import main_verify_file
+    from experiments.cli import main
 
     lines = [("a", "#### 5", "5"), ("a", "#### 4", "5"), ("a", "#### 4", "5"),
              ("b", "so 7", "7"), ("b", "#### 7", "7"), ("b", "8", "7")]
@@ -274,7 +274,7 @@ def test_verify_file_end_to_end_prints_pass_at_k(tmp_path, capsys):
     samples.write_text("".join(json.dumps({"task_id": t, "completion": c, "reference": r}) + "\n"
                                for t, c, r in lines))
     out = tmp_path / "r.jsonl"
-    assert main_verify_file(["--task", "gsm8k", "--samples", str(samples), "--out", str(out), "--k", "1,2,3,4"]) == 0
+    assert main(["verify-file", "--task", "gsm8k", "--samples", str(samples), "--out", str(out), "--k", "1,2,3,4"]) == 0
     got = [json.loads(line)["passed"] for line in out.read_text().splitlines()]
     assert got == [True, False, False, True, True, False]
     printed = capsys.readouterr().out
@@ -283,6 +283,6 @@ def test_verify_file_end_to_end_prints_pass_at_k(tmp_path, capsys):
     assert report == pytest.approx({"pass@1": 0.5, "pass@2": (2 / 3 + 1) / 2, "pass@3": 1.0})
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"task_id": "a", "completion": "1"}\nnot json\n')
-    assert main_verify_file(["--task", "gsm8k", "--samples", str(bad), "--out", str(out)]) == 2
+    assert main(["verify-file", "--task", "gsm8k", "--samples", str(bad), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "bad.jsonl" in err[0]

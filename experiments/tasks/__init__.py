@@ -22,11 +22,11 @@ or the task's fixed prompt is used (MATH: Minerva, shots = 4), or shots > 0 is r
 """
 from __future__ import annotations
 
-import copy
 from collections import Counter
 import importlib
 import pkgutil
 
+from ..config import TaskConfig
 from . import _draw
 from ._base import Task, TaskError, is_local, load_rows, train_rows
 from .gsm8k import gold as gsm8k_gold
@@ -53,8 +53,9 @@ def _discover() -> dict[str, Task]:
 TASKS: dict[str, Task] = _discover()
 # [task] keys that only some tasks take; each such task gives its default in Task.options.
 TASK_OPTIONS = sorted({key for task in TASKS.values() for key in task.options})
-DEFAULTS = {"source": "", "limit": 0, "subset": 0, "subset_seed": 0, "shots": 0, "shots_seed": 0,
-            "shots_source": "", "prompt": "chat"}
+# The [task] table's defaults as the config declares them (a task's own options default in Task.options).
+DEFAULTS = {key: f.default for key, f in TaskConfig.model_fields.items()
+            if not f.is_required() and f.default is not None}
 
 
 def get_task(name: str) -> Task:
@@ -81,19 +82,19 @@ def check_options(task: Task, options: dict) -> None:
             raise TaskError(f"task.{key} applies only to {users}, not {task.name!r}; remove it")
 
 
-def resolve(cfg: dict) -> dict:
-    """The experiment as it will run: the task's settings checked, its own [task] options and
-    its default stop strings filled in. An explicit [sampling] stop (even []) replaces the
-    task's default for the prompt style; left out, the default is used. The result is what
-    config.toml records."""
-    cfg = copy.deepcopy(cfg)
-    task = get_task(cfg["task"]["name"])
-    check_options(task, cfg["task"])
+def resolve(cfg):
+    """The experiment (a config.Experiment) as it will run: the task's settings checked, its own
+    [task] options and its default stop strings filled in. An explicit [sampling] stop (even [])
+    replaces the task's default for the prompt style; left out, the default is used. The result
+    is a new Experiment, what config.toml records."""
+    cfg = cfg.model_copy(deep=True)
+    task = get_task(cfg.task.name)
+    check_options(task, cfg.task.model_dump())
     for key, default in task.options.items():
-        if cfg["task"].get(key) is None:
-            cfg["task"][key] = default
-    if cfg["sampling"].get("stop") is None:
-        cfg["sampling"]["stop"] = list(task.stop.get(cfg["task"].get("prompt", "chat"), ()))
+        if getattr(cfg.task, key) is None:
+            setattr(cfg.task, key, default)
+    if cfg.sampling.stop is None:
+        cfg.sampling.stop = list(task.stop.get(cfg.task.prompt, ()))
     return cfg
 
 
