@@ -21,7 +21,7 @@ pytestmark = pytest.mark.server
 
 CPU_ENV = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_CPU_OMP_THREADS_BIND": "0-1",
            "VLLM_CPU_KVCACHE_SPACE": "1"}
-START_TIMEOUT_S = 240
+START_TIMEOUT_S = 600   # a busy 2-core machine took over 240 s to bring vllm serve up
 
 
 @pytest.fixture(scope="module")
