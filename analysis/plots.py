@@ -16,6 +16,19 @@ AXES = {"k": "samples per problem (k)", "flops": "inference FLOPs (whole benchma
         "dollars": "cost, USD (whole benchmark)"}
 
 
+def save(fig, stem, dpi: int) -> list[str]:
+    """Write the figure as STEM.png and STEM.svg, close it, and return the paths (PNG first)."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "svg"):
+        path = stem.with_suffix(f".{ext}")
+        fig.savefig(path, dpi=dpi)
+        paths.append(str(path))
+    plt.close(fig)
+    return paths
+
+
 def _x(curve: dict, axis: str):
     if axis == "k":
         return np.asarray(curve["k"], dtype=float)
@@ -149,15 +162,7 @@ def plot_coverage(curves: list[dict], stem, title: str = "", frontier: list[dict
     if caption:
         fig.text(0.01, 0.01, caption, fontsize=8, color="0.25", ha="left", va="bottom", wrap=True)
     fig.tight_layout(rect=(0, (0.1 + 0.16 * lines) / height if lines else 0, 1 - side / fig.get_figwidth(), 1))
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext in ("png", "svg"):
-        p = stem.with_suffix(f".{ext}")
-        fig.savefig(p, dpi=110)
-        paths.append(str(p))
-    plt.close(fig)
-    return paths
+    return save(fig, stem, dpi=110)
 
 
 def plot_forecast(pilot: dict, forecast: dict, stem, title: str = "", measured: dict | None = None,
@@ -193,12 +198,4 @@ def plot_forecast(pilot: dict, forecast: dict, stem, title: str = "", measured: 
     if title:
         ax.set_title(title, fontsize=11)
     fig.tight_layout()
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext in ("png", "svg"):
-        path = stem.with_suffix(f".{ext}")
-        fig.savefig(path, dpi=120)
-        paths.append(str(path))
-    plt.close(fig)
-    return paths
+    return save(fig, stem, dpi=120)

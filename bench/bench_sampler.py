@@ -141,9 +141,11 @@ def side(name: str, args) -> dict:
            "--pool", str(args.pool), "--dtype", args.dtype]
     if not args.eager:
         cmd.append("--compiled")
+    t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):
+            print(f"  {name} side done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             return json.loads(line)
     sys.exit(f"{name} side failed:\n{proc.stderr[-3000:]}")
 

@@ -72,7 +72,8 @@ def build(run_dir: Path, samples: int, problems: int) -> None:
                     "problem_id": [pid] * n, "sample_index": idx, "seed": idx, "text": texts,
                     "prompt_tokens": [120] * n, "completion_tokens": lens, "finish_reason": ["stop"] * n,
                     "worker": ["bench:0"] * n, "elapsed_s": lens * 1e-4, "engine": ["engine-0"] * n,
-                    "engine_seed": [0] * n}, schema=rundir.SAMPLES_SCHEMA))
+                    "engine_seed": [0] * n, "cumulative_logprob": [None] * n, "mean_logprob": [None] * n},
+                    schema=rundir.SAMPLES_SCHEMA))
                 bar.update(n)
 
 
@@ -120,21 +121,31 @@ print(len(jobs))
 """
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def scale_run(description: str, prefix: str):
+    """The command line shared by the scale benches: (args, base folder, run directory), the
+    run built if it is not there yet; None when the GSM8K data is missing (the bench skips)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--samples", type=int, default=1_000_000)
     ap.add_argument("--problems", type=int, default=100)
     ap.add_argument("--keep", metavar="DIR", help="build the run directory here and keep it")
     args = ap.parse_args()
     if not (shared_data() / "gsm8k" / "train.jsonl").is_file():
         print(f"skip: {shared_data() / 'gsm8k'} not found; set MONKEYS_SHARED_DATA")
-        return 0
-    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="monkeys-scale-"))
+        return None
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix=prefix))
     run_dir = base / "run"
     if not (run_dir / "samples").exists():
         t0 = time.monotonic()
         build(run_dir, args.samples, args.problems)
         print(f"built {args.samples:,} samples in {time.monotonic() - t0:.0f} s: {run_dir}")
+    return args, base, run_dir
+
+
+def main() -> int:
+    setup = scale_run(__doc__.splitlines()[0], "monkeys-scale-")
+    if setup is None:
+        return 0
+    args, base, run_dir = setup
     wall_p, rss_p, _ = timed(["peer"], body=PEER.format(root=str(ROOT), run=str(run_dir)).replace("\n", "\n    "))
     wall_v, rss_v, tail_v = timed(["experiments.cli", "verify", str(run_dir)])
     print([ln for ln in tail_v.splitlines() if ln.startswith("verdicts:")][-1])

@@ -13,12 +13,10 @@ Usage: python bench/bench_selection.py [--samples 1000000] [--problems 100] [--k
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -68,23 +66,13 @@ def add_scores(run_dir: Path) -> None:
 
 
 def main() -> int:
-    from bench_scale import build, shared_data
+    from bench_scale import scale_run
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=int, default=1_000_000)
-    ap.add_argument("--problems", type=int, default=100)
-    ap.add_argument("--keep", metavar="DIR", help="build the run directory here and keep it")
-    args = ap.parse_args()
-    if not (shared_data() / "gsm8k" / "train.jsonl").is_file():
-        print(f"skip: {shared_data() / 'gsm8k'} not found; set MONKEYS_SHARED_DATA")
+    setup = scale_run(__doc__.splitlines()[0], "monkeys-selection-")
+    if setup is None:
         return 0
-    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="monkeys-selection-"))
-    run_dir = base / "run"
+    args, base, run_dir = setup
     env = dict(os.environ, PYTHONPATH=str(ROOT), TOKENIZERS_PARALLELISM="false")
-    if not (run_dir / "samples").exists():
-        t0 = time.monotonic()
-        build(run_dir, args.samples, args.problems)
-        print(f"built {args.samples:,} samples in {time.monotonic() - t0:.0f} s: {run_dir}")
     if not list((run_dir / "verdicts").glob("part-*.parquet")):
         t0 = time.monotonic()
         subprocess.run([sys.executable, "-m", "experiments.cli", "verify", str(run_dir)], check=True, cwd=ROOT, env=env)
