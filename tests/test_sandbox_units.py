@@ -32,8 +32,36 @@ def test_nan_and_views_and_iterators_keep_their_semantics():
     assert keys == {"a", "b"} and type(keys) is type(d.keys())
     values = wire.decode(wire.dump(d.values()))
     assert list(values) == [1, 2] and values != [1, 2]  # values views compare by identity
-    items = wire.decode(b"I" + wire.dump([1, 2])[1:])
+    items = wire.decode(b"I" + wire.dump([1, 2]))
     assert next(items) == 1 and list(items) == [2]
+
+
+@pytest.mark.parametrize("value", [
+    list(range(-5, 100_000)), [2 ** 63 - 1, -(2 ** 63)] * 8, [0.5, float("inf"), -0.0, 1e308] * 4,
+    [2 ** 63] + [1] * 20, [True] + [1] * 20, [1.0] + [1] * 20, [1] * 15, [[1] * 20] * 3])
+def test_long_lists_of_numbers_cross_packed_and_exact(value):
+    data = wire.dump(value)
+    packable = len(value) >= 16 and len(set(map(type, value))) == 1 and type(value[0]) in (int, float) \
+        and all(type(v) is float or -(2 ** 63) <= v < 2 ** 63 for v in value)
+    assert (data[:1] in (b"L", b"G")) == packable
+    out = wire.decode(data)
+    assert type(out) is list and out == value
+    assert [type(v) for v in out] == [type(v) for v in value]
+    assert [math.copysign(1, v) for v in out if type(v) is float] == [math.copysign(1, v) for v in value if type(v) is float]
+    it = wire.decode(b"I" + data)  # an iterator the candidate drew, and an array's items
+    assert list(it) == value
+
+
+def test_packed_lists_keep_nan_and_refuse_short_or_overlong_messages():
+    out = wire.decode(wire.dump([float("nan")] * 20))
+    assert len(out) == 20 and all(math.isnan(v) for v in out)
+    good = wire.dump(list(range(20)))
+    with pytest.raises(wire.WireError, match="truncated"):
+        wire.decode(good[:-1])
+    with pytest.raises(wire.WireError, match="truncated"):
+        wire.decode(b"L" + struct.pack("<I", 1 << 30) + good[5:])
+    with pytest.raises(wire.WireError, match="too many items"):
+        wire.decode(b"L" + struct.pack("<I", wire.MAX_ITEMS + 1) + bytes(8 * (wire.MAX_ITEMS + 1)))
 
 
 def test_opaque_values_equal_nothing_and_keep_their_truth():
@@ -77,6 +105,10 @@ def test_numpy_values_are_rebuilt_by_the_judge():
     a = np.arange(6, dtype=np.int32).reshape(2, 3)
     out = wire.decode(wire.numpy_value(a))
     assert type(out) is np.ndarray and out.dtype == np.int32 and (out == a).all()
+    big = np.arange(40, dtype=np.int64).reshape(5, 8) - 7  # its items cross packed
+    assert wire.numpy_value(big)[wire.numpy_value(big).index(b"L", 1)] == ord("L")
+    back = wire.decode(wire.numpy_value(big))
+    assert back.dtype == np.int64 and back.shape == (5, 8) and (back == big).all()
     s = wire.decode(wire.numpy_value(np.float64(2.5)))
     assert type(s) is np.float64 and s == 2.5
     assert wire.numpy_value(np.array([object()], dtype=object)) is None

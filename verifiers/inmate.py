@@ -84,7 +84,7 @@ class Plain:
                 items.append(item)
                 if len(items) > wire.MAX_ITEMS:
                     raise wire.WireError("iterator too long")
-            return b"I" + wire.dump(items, unknown=self._unknown, depth=depth)[1:]
+            return b"I" + wire.dump(items, unknown=self._unknown, depth=depth)
         return self._opaque(obj)
 
     def _opaque(self, obj) -> bytes:

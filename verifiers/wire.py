@@ -13,6 +13,7 @@ depth, exact shapes).
 """
 from __future__ import annotations
 
+import array
 import collections
 import decimal
 import fractions
@@ -88,6 +89,30 @@ def dump(obj, *, unknown=None, depth: int = 0) -> bytes:
     return b"".join(out)
 
 
+PACK_MIN = 16  # shorter lists go item by item
+
+
+def _packed(items: list) -> bytes | None:
+    """A list of exact ints that fit in 64 bits, or of exact floats, as one machine array
+    (tag L or G; both ends run on one host, so native byte order), or None. Long lists of
+    numbers are what model-written code most often returns in bulk; item by item they cost
+    the candidate and the judge about 10 us each."""
+    if len(items) < PACK_MIN:
+        return None
+    kinds = set(map(type, items))
+    if kinds == {int}:
+        code, tag = "q", b"L"
+    elif kinds == {float}:
+        code, tag = "d", b"G"
+    else:
+        return None
+    try:
+        packed = array.array(code, items)
+    except OverflowError:
+        return None
+    return tag + _U32.pack(len(packed)) + packed.tobytes()
+
+
 def _seq(tag: bytes, items, put, unknown, depth: int) -> None:
     items = list(items)
     put(tag + _U32.pack(len(items)))
@@ -112,7 +137,11 @@ def _dump(obj, put, unknown, depth: int) -> None:  # noqa: C901 (one branch per 
     elif t is str:
         put(b"s" + _str(obj))
     elif t is list:
-        _seq(b"l", obj, put, unknown, depth)
+        packed = _packed(obj)
+        if packed is None:
+            _seq(b"l", obj, put, unknown, depth)
+        else:
+            put(packed)
     elif t is tuple:
         _seq(b"t", obj, put, unknown, depth)
     elif t is dict:
@@ -176,8 +205,10 @@ _C = 67  # 'C'
 _D = 68  # 'D'
 _E = 69  # 'E'
 _F = 70  # 'F'
+_G = 71  # 'G'
 _I = 73  # 'I'
 _K = 75  # 'K'
+_L = 76  # 'L'
 _N = 78  # 'N'
 _O = 79  # 'O'
 _Q = 81  # 'Q'
@@ -278,6 +309,23 @@ def _items(r: _Reader, depth: int) -> list:
     return [_load(r, depth + 1) for _ in range(r.count())]
 
 
+def _list(r: _Reader, depth: int) -> list:
+    """A list in any of its encodings (item by item, or packed numbers)."""
+    tag = r.tag()
+    if tag == _l:
+        return _items(r, depth)
+    if tag == _L or tag == _G:
+        return _unpack(r, tag)
+    raise WireError("expected a list")
+
+
+def _unpack(r: _Reader, tag: int) -> list:
+    n = r.count()
+    packed = array.array("q" if tag == _L else "d")
+    packed.frombytes(r.take(8 * n))
+    return packed.tolist()
+
+
 def _set(r: _Reader, depth: int) -> set:
     out = set()
     add = out.add
@@ -304,6 +352,8 @@ def _load(r: _Reader, depth: int):  # noqa: C901 (one branch per tag)
         return r.str_()
     if tag == _l:
         return _items(r, depth)
+    if tag == _L or tag == _G:
+        return _unpack(r, tag)
     if tag == _t:
         return tuple(_items(r, depth))
     if tag == _d:
@@ -356,7 +406,7 @@ def _load(r: _Reader, depth: int):  # noqa: C901 (one branch per tag)
     if tag == _E:
         return Ellipsis
     if tag == _I:
-        return iter(_items(r, depth))
+        return iter(_list(r, depth))
     if tag == _K:
         return dict.fromkeys(_items(r, depth)).keys()
     if tag == _V:
@@ -408,9 +458,10 @@ def _ndarray(r: _Reader, depth: int):
     shape = _load(r, depth + 1)
     if type(shape) is not tuple or any(type(n) is not int or n < 0 for n in shape) or len(shape) > 32:
         raise WireError("bad shape")
-    if r.take(1) != b"l":
-        raise WireError("bad array")
-    flat = _items(r, depth)
+    try:
+        flat = _list(r, depth)
+    except WireError:
+        raise WireError("bad array") from None
     if math.prod(shape) != len(flat) or any(type(v) not in (bool, int, float, complex, str, bytes) for v in flat):
         raise WireError("bad array items")
     if dtype.itemsize * len(flat) > MAX_ARRAY_BYTES:
