@@ -29,6 +29,18 @@ def test_stdio_comparison():
     assert not outputs_match("1", "1 1")
 
 
+@pytest.mark.parametrize("got, want, ok", [
+    ("nan", "1.7320508", False), ("nan nan", "0.25 3.0e2", False), ("NaN", "nan", False),
+    ("1000000000.0", "1000000007", False), ("1e9", "1000000007", False), ("7.0", "7", True), ("1e3", "1000", True),
+    ("007", "7", False), ("+7", "7", False), ("inf", "1e308", False), ("1e308", "inf", False), ("inf", "inf", True),
+    ("2", "2.0", True), ("1.0000001", "1.0", True), ("1.00001", "1.0", False), ("2000001.0", "2000000.0", True),
+])
+def test_stdio_numbers_nan_and_integers(got, want, ok):
+    """Tolerance belongs to expected numbers with a point or exponent; an integer answer is
+    exact whatever the program prints; NaN never stands in for a number."""
+    assert outputs_match(got, want) is ok
+
+
 def test_program_assembly():
     ref = {"prompt": "import math\ndef f(x):\n    \"\"\"doc\"\"\"\n", "entry_point": "f", "test": ""}
     assert humaneval_program("    return x\n", ref) == ref["prompt"] + "    return x\n"

@@ -9,6 +9,8 @@ Reference dicts:
 """
 from __future__ import annotations
 
+import decimal
+import math
 import re
 
 from . import judge
@@ -112,26 +114,41 @@ def check_mbpp(text: str, ref: dict, timeout: float) -> tuple[bool, str]:
 
 def _num(tok: str) -> float | None:
     try:
-        return float(tok)
+        value = float(tok)
     except ValueError:
         return None
+    return value if math.isfinite(value) else None
+
+
+def _exact(tok: str) -> decimal.Decimal | None:
+    try:
+        value = decimal.Decimal(tok)
+    except decimal.InvalidOperation:
+        return None
+    return value if value.is_finite() else None
 
 
 def outputs_match(got: str, want: str, tol: float = 1e-6) -> bool:
-    """Token-wise comparison: whitespace and line breaks are free, numbers with a decimal
-    point or exponent may differ by `tol` (absolute or relative), everything else exact."""
+    """Token-wise comparison: whitespace and line breaks are free. Where the expected token
+    is a number with a decimal point or exponent, the printed number may differ from it by
+    `tol` (absolute, or relative past 1); where it is an integer, the printed number must equal
+    it exactly ("7.0" is 7, "1000000000.0" is not 1000000007). NaN and infinities match only
+    themselves, as text. Everything else is compared exactly."""
     a, b = got.split(), want.split()
     if len(a) != len(b):
         return False
     for x, y in zip(a, b):
         if x == y:
             continue
-        if not any(c in x + y for c in ".eE"):
-            return False
-        fx, fy = _num(x), _num(y)
-        if fx is None or fy is None:
-            return False
-        if abs(fx - fy) > tol * max(1.0, abs(fy)):
+        if any(c in y for c in ".eE"):
+            fx, fy = _num(x), _num(y)
+            if fx is None or fy is None or not abs(fx - fy) <= tol * max(1.0, abs(fy)):
+                return False
+        elif any(c in x for c in ".eE"):
+            dx, dy = _exact(x), _exact(y)
+            if dx is None or dy is None or dx != dy:
+                return False
+        else:
             return False
     return True
 

@@ -579,11 +579,12 @@ class _Session:
 def _module_for_judge(name: str, claimed):
     """The judge's own copy of the module the program bound to a name the tests use: the
     module of that name where there is one (a program cannot make the tests' `math` another
-    module), else the one it claims; either only from a short list (importing a module can
-    have effects: `antigravity`, `idlelib.idle`)."""
+    module), else the one it claims; either only from a short list of top-level modules,
+    never a submodule of one (importing a module can have effects: `antigravity`,
+    `numpy.f2py.__main__` runs a command line and exits)."""
     if name in _JUDGE_MODULES:
         claimed = name
-    if type(claimed) is not str or claimed.split(".")[0] not in _JUDGE_MODULES:
+    if type(claimed) is not str or claimed not in _JUDGE_MODULES:
         return None
     name = claimed
     mod = sys.modules.get(name)

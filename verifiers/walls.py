@@ -6,7 +6,6 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
-import shutil
 import sys
 
 CLONE_NEWNS = 0x00020000
@@ -140,19 +139,34 @@ def build_skeleton(root: str, tmpfs_mb: int) -> None:
 
 
 def clear_sandbox(root: str) -> None:
-    """Remove everything a candidate left in /sandbox (run once all its processes are gone).
-    Symbolic links are removed, never followed."""
-    base = root + "/sandbox"
-    with os.scandir(base) as it:
-        entries = list(it)
-    for e in entries:
-        try:
-            if e.is_dir(follow_symlinks=False):
-                shutil.rmtree(e.path, ignore_errors=True)
-            else:
-                os.unlink(e.path)
-        except OSError:
-            pass
+    """Remove everything a candidate left in /sandbox (run once all its processes are gone, so
+    nothing changes under us). Symbolic links are removed, never followed. Iterative, walking
+    with chdir: a tree of any depth (deeper than Python's recursion limit, or than PATH_MAX)
+    costs a list of names, not a stack of frames or descriptors."""
+    names: list[str] = []
+    os.chdir(root + "/sandbox")
+    try:
+        while True:
+            sub = None
+            with os.scandir(".") as it:
+                for e in it:
+                    if e.is_dir(follow_symlinks=False):
+                        sub = sub or e.name
+                        continue
+                    try:
+                        os.unlink(e.name)
+                    except FileNotFoundError:
+                        pass
+            if sub is not None:
+                os.chdir(sub)
+                names.append(sub)
+                continue
+            if not names:
+                return
+            os.chdir("..")
+            os.rmdir(names.pop())  # an error here (never seen) ends the zygote: a fresh one takes over
+    finally:
+        os.chdir("/")
 
 
 # ------------------------------------------------------------------------- one candidate
