@@ -168,6 +168,36 @@ def run_theirs(evaluation, data, samples: list[dict], workers: int, timeout: flo
     return elapsed, [json.loads(line) for line in open(path + "_results.jsonl")]
 
 
+FORK_COST = """
+import gc, importlib, os, sys, time
+sys.path.insert(0, {root!r})
+from verifiers.judge import PRELOAD
+for name in PRELOAD:
+    importlib.import_module(name)
+gc.collect(); gc.freeze()
+best = float("inf")
+for _ in range(3):
+    t0 = time.perf_counter()
+    for _ in range(200):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+    best = min(best, (time.perf_counter() - t0) / 200)
+print(best)
+"""
+
+
+def fork_cost() -> float:
+    """Seconds to fork, end and reap one child of a warm process the size of the base zygote
+    (its modules imported): what any engine that gives each candidate a fresh process pays at
+    the least, before the candidate runs a line."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", FORK_COST.format(root=root)], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def classify(res: dict) -> str:
     if res["correct"]:
         return "passed"
@@ -251,6 +281,16 @@ def main(argv: list[str] | None = None) -> int:
         work = cpu_ours / args.workers
         print(f"this engine used {cpu_ours:.1f} CPU seconds on the whole run ({work:.2f} s on {args.workers} "
               f"workers); overall it took {t_ours / max(floor, work):.2f}x the larger floor")
+        # The bound for any engine that runs each candidate in a fresh process: the timed-out
+        # samples hold their workers for the timeout, and every other one costs a fork and an
+        # exit at the least, on the same workers.
+        fork = fork_cost()
+        others = len(samples) - counts["timed out"]
+        bound = (args.timeout * counts["timed out"] + others * fork) / args.workers
+        bound = max(bound, floor)
+        print(f"a fresh process costs {1000 * fork:.2f} ms here (fork, exit and reap of a warm process the "
+              f"size of the zygote): a process per candidate cannot take less than {bound:.2f} s for this run "
+              f"on {args.workers} workers; overall it took {t_ours / bound:.2f}x that")
         if mismatches:
             for m in mismatches[:20]:
                 print("MISMATCH", *m)
