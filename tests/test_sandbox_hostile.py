@@ -5,6 +5,7 @@ it through, the verdict would be a pass. The reference problem is add(a, b) -> a
 Where an attack needs a capability to mean anything (reading its own memory, System V
 shared memory), a control case shows the capability works and a pass follows from it.
 """
+import glob
 import os
 import sys
 import sysconfig
@@ -791,16 +792,21 @@ def test_basic_level_still_judges_outside():
     """Without namespaces the walls are thin (documented), but the verdict is still the judge's:
     forged verdicts and shadowed builtins fail, honest code passes."""
     test = "def check(candidate):\n    for i in range(5):\n        assert candidate(i, i) == 2 * i\n"
+    deep = "    import os\n    for _ in range(1500):\n        os.mkdir('d')\n        os.chdir('d')\n    return a + b\n"
     texts = ["    return 0\nrange = lambda *a: ()\n", ATTACKS["forge_verdict_all_fds"], ATTACKS["sys_exit_in_call"],
-             "    return a + b\n"]
+             "    return a + b\n", deep, "    return a + b\n"]
     ref = {"prompt": PROMPT, "test": test, "entry_point": "add"}
+    left = set(glob.glob("/tmp/monkeys-cand-*"))
     try:
         p = pool.get(1, level="basic")
         assert p.ask("describe")[0].startswith("basic")
+        zygote = p.ask("zygote")[0]["pid"]
         res = p.run([("humaneval", t, ref) for t in texts], TIMEOUT)
+        assert p.ask("zygote")[0]["pid"] == zygote  # a deep tree left behind did not end it
     finally:
         pool.shutdown()
-    assert [r[0] for r in res] == [False, False, False, True], res
+    assert [r[0] for r in res] == [False, False, False, True, True, True], res
+    assert set(glob.glob("/tmp/monkeys-cand-*")) <= left  # every candidate's folder removed
 
 
 def test_programs_a_candidate_starts_see_only_the_scrubbed_environment():

@@ -139,12 +139,17 @@ def build_skeleton(root: str, tmpfs_mb: int) -> None:
 
 
 def clear_sandbox(root: str) -> None:
-    """Remove everything a candidate left in /sandbox (run once all its processes are gone, so
-    nothing changes under us). Symbolic links are removed, never followed. Iterative, walking
-    with chdir: a tree of any depth (deeper than Python's recursion limit, or than PATH_MAX)
-    costs a list of names, not a stack of frames or descriptors."""
+    """Remove everything a candidate left in /sandbox (run once all its processes are gone)."""
+    clear_dir(root + "/sandbox")
+
+
+def clear_dir(path: str) -> None:
+    """Empty the directory `path`, once nothing else writes in it. Symbolic links are removed,
+    never followed. Iterative, walking with chdir: a tree of any depth (deeper than Python's
+    recursion limit, or than PATH_MAX) costs a list of names, not a stack of frames or
+    descriptors."""
     names: list[str] = []
-    os.chdir(root + "/sandbox")
+    os.chdir(path)
     try:
         while True:
             sub = None

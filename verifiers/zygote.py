@@ -36,7 +36,6 @@ import gc
 import importlib
 import json
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -181,7 +180,8 @@ def _serve(sock: socket.socket, cfg: dict) -> None:
             now = cgroups.oom_kills(group)
             oom, ooms = now > ooms, now
         if workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
+            walls.clear_dir(workdir)
+            os.rmdir(workdir)
         if cfg["level"] != "basic":
             walls.clear_sandbox(cfg["root"])
         _send(sock, {"op": "ended", "seq": seq, "status": "signaled" if code < 0 else "exited",
