@@ -171,8 +171,8 @@ def run_theirs(evaluation, data, samples: list[dict], workers: int, timeout: flo
 FORK_COST = """
 import gc, importlib, os, sys, time
 sys.path.insert(0, {root!r})
-from verifiers.judge import PRELOAD
-for name in PRELOAD:
+import verifiers.inmate, verifiers.zygote  # what the zygote imports, then what it preloads
+for name in {preload!r}:
     importlib.import_module(name)
 gc.collect(); gc.freeze()
 best = float("inf")
@@ -194,7 +194,9 @@ def fork_cost() -> float:
     the least, before the candidate runs a line."""
     import subprocess
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", FORK_COST.format(root=root)], capture_output=True, text=True, check=True)
+    from verifiers.judge import PRELOAD
+    out = subprocess.run([sys.executable, "-I", "-c", FORK_COST.format(root=root, preload=list(PRELOAD))],
+                         capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
