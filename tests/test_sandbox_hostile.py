@@ -676,14 +676,18 @@ def test_self_signals_act_as_in_a_normal_process():
 
 
 def test_state_of_one_candidate_never_reaches_the_next():
-    """Files left in /sandbox and /tmp are gone for the next candidate of the same zygote."""
-    writer = "    open('/tmp/answers', 'w').write('5')\n    open('/sandbox/answers2', 'w').write('5')\n    return a + b\n"
+    """Files left in /sandbox and /tmp are gone for the next candidate of the same zygote.
+    (/tmp is the sandbox's tmpfs, except where the Python installation itself lives under /tmp,
+    as in a checkout under /tmp: then it is the read-only skeleton and TMPDIR is /sandbox.)"""
+    writer = ("    try: open('/tmp/answers', 'w').write('5')\n    except OSError: pass\n"
+              "    open('/sandbox/answers2', 'w').write('5')\n    return a + b\n")
     reader = ("    import os\n    found = [p for p in ('/tmp/answers', '/sandbox/answers2') if os.path.exists(p)]\n"
               "    return a + b if found else 0\n")
     ref = {"prompt": PROMPT, "test": TEST, "entry_point": "add"}
     jobs = [{"problem_id": "p", "sample_index": i, "verifier": "humaneval", "text": t, "reference": ref}
             for i, t in enumerate([writer, reader])]
-    assert [r["correct"] for r in verify(jobs, workers=1, timeout=TIMEOUT, progress=False)] == [True, False]
+    res = verify(jobs, workers=1, timeout=TIMEOUT, progress=False)
+    assert [r["correct"] for r in res] == [True, False], res
 
 
 STDIO_REF = {"tests": [{"input": "2 3\n", "output": "5\n"}, {"input": "10 -4\n", "output": "6\n"}]}
