@@ -552,20 +552,6 @@ def get(a, b):
 SHM_TEST = "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(10, -4) == 6\n"
 
 
-def test_sysv_shared_memory_does_not_outlive_its_candidate():
-    """One candidate (correct) stores its answers in System V shared memory; a later wrong one
-    in the same judge reads them. A fresh IPC namespace per candidate leaves it nothing. The
-    first, storing and reading back its own, shows the reading works."""
-    both = SHM + "def add(a, b):\n    put(a, b, a + b)\n    return get(a, b)\n"
-    planter = SHM + "def add(a, b):\n    put(a, b, a + b)\n    return a + b\n"
-    reader = SHM + "def add(a, b):\n    return get(a, b)\n"
-    jobs = [{"problem_id": "p", "sample_index": i, "verifier": "humaneval", "text": t,
-             "reference": {"prompt": "", "test": SHM_TEST, "entry_point": "add"}}
-            for i, t in enumerate([both, planter, reader])]
-    res = verify(jobs, workers=1, timeout=TIMEOUT, progress=False)
-    assert [r["correct"] for r in res] == [True, True, False], res
-
-
 KEYRING = r'''
 import ctypes, os
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -1049,11 +1035,13 @@ def get(a, b):
 '''
 
 
-@pytest.mark.parametrize("lib", [POSIX_MQ, ABSTRACT_SOCKET], ids=["posix_mqueue", "abstract_unix_socket"])
+@pytest.mark.parametrize("lib", [SHM, POSIX_MQ, ABSTRACT_SOCKET], ids=["sysv_shm", "posix_mqueue", "abstract_unix_socket"])
 def test_ipc_and_abstract_sockets_do_not_outlive_their_candidate(lib):
-    """Like the System V test: a POSIX message queue, and an abstract unix socket (the net
+    """One candidate (correct) stores its answers where a later wrong one in the same judge
+    reads them: System V shared memory, a POSIX message queue, an abstract unix socket (the net
     namespace is the zygote's, shared by its candidates in turn) whose listener is kept alive
-    in flight. The first candidate, reading its own, is the control."""
+    in flight. A fresh IPC namespace per candidate, and a socket's end with its process, leave
+    the reader nothing. The first candidate, storing and reading back its own, is the control."""
     both = lib + "def add(a, b):\n    put(a, b, a + b)\n    return get(a, b)\n"
     planter = lib + "def add(a, b):\n    put(a, b, a + b)\n    return a + b\n"
     reader = lib + "def add(a, b):\n    return get(a, b)\n"
