@@ -2,7 +2,7 @@
 
 The names below load their modules on first use: the sandbox's zygote imports a few modules of
 this package (walls, seccomp, cgroups, wire, inmate), and every module it holds makes each
-candidate's fork and exit dearer (the whole package is about 6 MiB of it).
+candidate's fork and exit dearer (loading the whole package cost the zygote 1-2 MiB more).
 """
 from __future__ import annotations
 
