@@ -1101,3 +1101,28 @@ def test_humaneval_32_find_zero_nan_does_not_pass():
             for i, t in enumerate(["    return float('nan')\n", prob["canonical_solution"]])]
     res = verify(jobs, workers=2, timeout=10, progress=False)
     assert [r["correct"] for r in res] == [False, True], res
+
+
+# Not contained (attack3-1): clear_dir rescans the whole directory after removing each
+# subdirectory, so N sibling directories cost O(N^2) in the zygote: 10,000 empty directories
+# (made in a fraction of a second) hold the zygote about a minute after the candidate ends,
+# 50,000 for tens of minutes.
+WIDE_TREE = "import os\nfor i in range(10000):\n    os.mkdir('/sandbox/w%d' % i)\n"
+
+
+def test_many_sibling_directories_do_not_hold_the_zygote():
+    attack = ("    import os\n    if not os.path.exists('/sandbox/w0'):\n"
+              + "".join("        " + line + "\n" for line in WIDE_TREE.splitlines()[1:]) + "    return a + b\n")
+    t0 = time.monotonic()
+    assert _humaneval(attack, workers=1)["correct"] is True
+    assert _humaneval("    return a + b\n", workers=1)["correct"] is True
+    assert time.monotonic() - t0 <= 3 * TIMEOUT + 10.0
+
+
+# Not contained (attack3-2): an integer expected token is compared as a Decimal once the
+# printed token has a point or exponent, so "5.0" passes where "05" is expected (and "0.0"
+# where "-0" is), though "5" and "0", the same numbers printed as integers, are refused.
+def test_stdio_integer_text_is_not_matched_by_a_decimal_spelling():
+    tests = [{"input": "", "output": "05 -0\n"}]
+    assert _stdio("print('5 0')\n", tests)["correct"] is False  # control: refused
+    assert _stdio("print('5.0 0.0')\n", tests)["correct"] is False
