@@ -34,6 +34,8 @@ def test_stdio_comparison():
     ("1000000000.0", "1000000007", False), ("1e9", "1000000007", False), ("7.0", "7", True), ("1e3", "1000", True),
     ("007", "7", False), ("+7", "7", False), ("inf", "1e308", False), ("1e308", "inf", False), ("inf", "inf", True),
     ("2", "2.0", True), ("1.0000001", "1.0", True), ("1.00001", "1.0", False), ("2000001.0", "2000000.0", True),
+    ("5.0", "05", False), ("0.0", "-0", False), ("05", "05", True), ("-7.0", "-7", True), ("1_0.0", "10", False),
+    ("\u0661\u0660.0", "10", False), ("1e999999999999999999999", "1", False),
 ])
 def test_stdio_numbers_nan_and_integers(got, want, ok):
     """Tolerance belongs to expected numbers with a point or exponent; an integer answer is

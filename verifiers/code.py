@@ -120,19 +120,26 @@ def _num(tok: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _exact(tok: str) -> decimal.Decimal | None:
-    try:
-        value = decimal.Decimal(tok)
-    except decimal.InvalidOperation:
+_INTEGER = re.compile(r"0|-?[1-9][0-9]*", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def _exact(tok: str, pattern: re.Pattern) -> decimal.Decimal | None:
+    """The token's value where the whole token is `pattern` (ASCII digits only), else None."""
+    if not pattern.fullmatch(tok):
         return None
-    return value if value.is_finite() else None
+    try:
+        return decimal.Decimal(tok)
+    except decimal.InvalidOperation:  # an exponent past Decimal's range
+        return None
 
 
 def outputs_match(got: str, want: str, tol: float = 1e-6) -> bool:
     """Token-wise comparison: whitespace and line breaks are free. Where the expected token
     is a number with a decimal point or exponent, the printed number may differ from it by
     `tol` (absolute, or relative past 1); where it is an integer, the printed number must equal
-    it exactly ("7.0" is 7, "1000000000.0" is not 1000000007). NaN and infinities match only
+    it exactly ("7.0" is 7, "1000000000.0" is not 1000000007), and only an integer written
+    plainly ("05" or "-0" is text: only "05" or "-0" matches it). NaN and infinities match only
     themselves, as text. Everything else is compared exactly."""
     a, b = got.split(), want.split()
     if len(a) != len(b):
@@ -145,7 +152,7 @@ def outputs_match(got: str, want: str, tol: float = 1e-6) -> bool:
             if fx is None or fy is None or not abs(fx - fy) <= tol * max(1.0, abs(fy)):
                 return False
         elif any(c in x for c in ".eE"):
-            dx, dy = _exact(x), _exact(y)
+            dx, dy = _exact(x, _DECIMAL), _exact(y, _INTEGER)
             if dx is None or dy is None or dx != dy:
                 return False
         else:

@@ -146,30 +146,36 @@ def clear_sandbox(root: str) -> None:
 def clear_dir(path: str) -> None:
     """Empty the directory `path`, once nothing else writes in it. Symbolic links are removed,
     never followed. Iterative, walking with chdir: a tree of any depth (deeper than Python's
-    recursion limit, or than PATH_MAX) costs a list of names, not a stack of frames or
-    descriptors."""
-    names: list[str] = []
+    recursion limit, or than PATH_MAX) costs lists of names, not a stack of frames or
+    descriptors, and each directory is read once (wide trees cost linear time)."""
+    pending: list[list[str]] = []  # per level entered: its subdirectories still to remove
+    names: list[str] = []          # the directories entered below `path`
     os.chdir(path)
     try:
         while True:
-            sub = None
+            subs = []
             with os.scandir(".") as it:
                 for e in it:
                     if e.is_dir(follow_symlinks=False):
-                        sub = sub or e.name
+                        try:
+                            os.rmdir(e.name)  # empty already: no need to enter it
+                        except OSError:
+                            subs.append(e.name)
                         continue
                     try:
                         os.unlink(e.name)
                     except FileNotFoundError:
                         pass
-            if sub is not None:
-                os.chdir(sub)
-                names.append(sub)
-                continue
-            if not names:
-                return
-            os.chdir("..")
-            os.rmdir(names.pop())  # an error here (never seen) ends the zygote: a fresh one takes over
+            pending.append(subs)
+            while not pending[-1]:
+                pending.pop()
+                if not names:
+                    return
+                os.chdir("..")
+                os.rmdir(names.pop())  # an error here (never seen) ends the zygote: a fresh one takes over
+            sub = pending[-1].pop()
+            os.chdir(sub)
+            names.append(sub)
     finally:
         os.chdir("/")
 
