@@ -662,10 +662,9 @@ def test_self_signals_act_as_in_a_normal_process():
 
 
 def test_state_of_one_candidate_never_reaches_the_next():
-    """Files left in /sandbox and /tmp are gone for the next candidate of the same zygote.
-    (/tmp is the sandbox's tmpfs, except where the Python installation itself lives under /tmp,
-    as in a checkout under /tmp: then it is the read-only skeleton and TMPDIR is /sandbox.)"""
-    writer = ("    try: open('/tmp/answers', 'w').write('5')\n    except OSError: pass\n"
+    """Files left in /sandbox and /tmp (both writable) are gone for the next candidate of the
+    same zygote."""
+    writer = ("    open('/tmp/answers', 'w').write('5')\n"
               "    open('/sandbox/answers2', 'w').write('5')\n    return a + b\n")
     reader = ("    import os\n    found = [p for p in ('/tmp/answers', '/sandbox/answers2') if os.path.exists(p)]\n"
               "    return a + b if found else 0\n")
@@ -791,7 +790,7 @@ def test_basic_level_still_judges_outside():
         p = pool.get(1, level="basic")
         assert p.ask("describe")[0].startswith("basic")
         zygote = p.ask("zygote")[0]["pid"]
-        res = p.run([("humaneval", t, ref) for t in texts], TIMEOUT)
+        res = p.run([("humaneval", t, ref) for t in texts], 5 * TIMEOUT)  # 1,500 folders on a busy machine
         assert p.ask("zygote")[0]["pid"] == zygote  # a deep tree left behind did not end it
     finally:
         pool.shutdown()
@@ -1126,3 +1125,72 @@ def test_stdio_integer_text_is_not_matched_by_a_decimal_spelling():
     tests = [{"input": "", "output": "05 -0\n"}]
     assert _stdio("print('5 0')\n", tests)["correct"] is False  # control: refused
     assert _stdio("print('5.0 0.0')\n", tests)["correct"] is False
+
+
+# A candidate where the Python installation lives under /tmp (a checkout or virtual environment
+# there): /tmp must stay writable and emptied between candidates, while the installation's path
+# inside it can be neither written, renamed nor removed.
+UNDER_TMP_WRITER = """    import os, sys
+    open('/tmp/answers', 'w').write('5')
+    os.makedirs('/tmp/d', exist_ok=True); open('/tmp/d/f', 'w').write('5')  # called 4 times
+    top = '/tmp/' + sys.prefix.split('/')[2]
+    for p in (sys.prefix + '/planted', top + '/planted'):
+        try:
+            open(p, 'w').write('5')
+            return 0
+        except OSError:
+            pass
+    for act in (lambda: os.rename(top, '/tmp/moved'), lambda: os.rmdir(top),
+                lambda: os.rename(sys.prefix, top + '/moved')):
+        try:
+            act()
+            return 0
+        except OSError:
+            pass
+    return a + b
+"""
+UNDER_TMP_READER = """    import os, sys
+    top = '/tmp/' + sys.prefix.split('/')[2]
+    left = [p for p in ('/tmp/answers', '/tmp/d', '/sandbox/answers', '/tmp/moved') if os.path.lexists(p)]
+    return a + b if not left and os.path.isdir(sys.prefix) and os.path.isdir(top) else 0
+"""
+UNDER_TMP_DRIVER = """
+import json, sys
+sys.path[:0] = json.loads(sys.argv[1])
+from verifiers import verify
+from verifiers.pool import isolation_level
+ref = {"prompt": %r, "test": %r, "entry_point": "add"}
+texts = [sys.argv[2], sys.argv[3], "    return a + b\\n"]
+jobs = [{"problem_id": "p", "sample_index": i, "verifier": "humaneval", "text": t, "reference": ref}
+        for i, t in enumerate(texts)]
+res = verify(jobs, workers=1, timeout=%r, progress=False)
+print(json.dumps({"level": isolation_level(), "prefix": sys.prefix, "res": res}))
+""" % (PROMPT, TEST, TIMEOUT)
+
+
+@pytest.mark.parametrize("nested", [True, False], ids=["venv-inside-a-folder", "venv-at-top"])
+def test_installation_under_tmp_keeps_tmp_writable_and_itself_intact(nested):
+    import json
+    import shutil
+    import subprocess
+    import tempfile
+    if isolation_level() == "basic":
+        pytest.skip("no skeleton at the basic level")
+    top = tempfile.mkdtemp(prefix="monkeys-venv-", dir="/tmp")
+    venv = os.path.join(top, "venv") if nested else top
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+        python = os.path.join(venv, "bin", "python")
+        paths = [p for p in sys.path if p and os.path.isdir(p)]
+        out = subprocess.run([python, "-c", UNDER_TMP_DRIVER, json.dumps(paths), UNDER_TMP_WRITER,
+                              UNDER_TMP_READER], capture_output=True, text=True, timeout=600,
+                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        assert out.returncode == 0, out.stderr[-3000:]
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+        assert got["prefix"] == venv and got["level"] == isolation_level()
+        assert [r["correct"] for r in got["res"]] == [True, True, True], got["res"]
+        assert not os.path.lexists(os.path.join(venv, "planted"))
+        assert not os.path.lexists(os.path.join(top, "planted"))
+        assert not os.path.lexists("/tmp/moved") and not os.path.lexists("/tmp/d")
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -117,13 +117,32 @@ def skeleton_sources() -> list[str]:
 
 def build_skeleton(root: str, tmpfs_mb: int) -> None:
     """A read-only tree at `root` (inside our own mount namespace): the skeleton sources, a few
-    devices, benchmark packages hidden, and a size-limited tmpfs at /sandbox (also /tmp), the
-    only writable place, emptied after every candidate (`clear_sandbox`)."""
+    devices, benchmark packages hidden, and a size-limited tmpfs, the only writable place,
+    emptied after every candidate (`clear_sandbox`). The tmpfs is /sandbox, and /tmp a link to
+    it; where part of the Python installation itself lives under /tmp (a checkout there), the
+    tmpfs is /tmp and /sandbox the link, and each top folder of /tmp that leads to the
+    installation is a small read-only tmpfs holding only that path: a candidate can write
+    anywhere else in /tmp but can neither change, rename nor remove those folders (a mount
+    point cannot be moved), and the clean-up never enters them."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("monkeys-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
-    for src in sorted(skeleton_sources(), key=len):
+    sources = sorted(skeleton_sources(), key=len)
+    under_tmp = sorted({s.split("/")[2] for s in sources if s.startswith("/tmp/")})
+    work, link = ("tmp", "sandbox") if under_tmp and "/tmp" not in sources else ("sandbox", "tmp")
+    # A top folder that is itself a source is its own read-only mount point; the others get
+    # a read-only tmpfs to hold the path down to the sources.
+    paths = [t for t in under_tmp if "/tmp/" + t not in sources] if work == "tmp" else []
+    os.makedirs(root + "/" + work)
+    if work == "tmp":  # mounted first: the installation's folders go inside it
+        mount("monkeys-work", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_mb}m,mode=1777")
+        for top in paths:
+            os.mkdir(f"{root}/tmp/{top}", 0o755)
+            mount("monkeys-path", f"{root}/tmp/{top}", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    for src in sources:
         if not os.path.lexists(root + src):
             _bind_ro(src, root)
+    for top in paths:
+        mount(None, f"{root}/tmp/{top}", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     for dev in ("null", "zero", "urandom", "random", "full"):
         _bind_ro_dev(f"/dev/{dev}", root)
     for p in sys.path:
@@ -131,26 +150,34 @@ def build_skeleton(root: str, tmpfs_mb: int) -> None:
             target = os.path.join(root + p, name)
             if ("site-packages" in p or "dist-packages" in p) and os.path.isdir(target):
                 mount("monkeys-hidden", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=555")
-    os.makedirs(root + "/sandbox", exist_ok=True)
-    if not os.path.lexists(root + "/tmp"):  # taken when the interpreter itself lives under /tmp
-        os.symlink("/sandbox", root + "/tmp")
+    if not os.path.lexists(root + "/" + link):
+        os.symlink(work, root + "/" + link)  # relative: the same place inside the chroot and out
     mount(None, root, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-    mount("monkeys-work", root + "/sandbox", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_mb}m,mode=1777")
+    if work == "sandbox":
+        mount("monkeys-work", root + "/sandbox", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_mb}m,mode=1777")
+
+
+def work_dir(root: str) -> str:
+    """The skeleton's writable folder, as the zygote (outside the chroot) names it."""
+    return root + ("/tmp" if os.path.islink(root + "/sandbox") else "/sandbox")
 
 
 def clear_sandbox(root: str) -> None:
     """Remove everything a candidate left in /sandbox (run once all its processes are gone)."""
-    clear_dir(root + "/sandbox")
+    clear_dir(work_dir(root))
 
 
 def clear_dir(path: str) -> None:
     """Empty the directory `path`, once nothing else writes in it. Symbolic links are removed,
     never followed. Iterative, walking with chdir: a tree of any depth (deeper than Python's
     recursion limit, or than PATH_MAX) costs lists of names, not a stack of frames or
-    descriptors, and each directory is read once (wide trees cost linear time)."""
+    descriptors, and each directory is read once (wide trees cost linear time). A folder
+    that is another file system's mount point (the read-only installation path in /tmp) is
+    left alone."""
     pending: list[list[str]] = []  # per level entered: its subdirectories still to remove
     names: list[str] = []          # the directories entered below `path`
     os.chdir(path)
+    dev = os.stat(".").st_dev
     try:
         while True:
             subs = []
@@ -160,7 +187,8 @@ def clear_dir(path: str) -> None:
                         try:
                             os.rmdir(e.name)  # empty already: no need to enter it
                         except OSError:
-                            subs.append(e.name)
+                            if e.stat(follow_symlinks=False).st_dev == dev:
+                                subs.append(e.name)
                         continue
                     try:
                         os.unlink(e.name)

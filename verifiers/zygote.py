@@ -11,8 +11,8 @@ Layout, once per zygote:
                       --fork--> zygote proper: PID 1 of the new PID namespace, in the cgroup,
                                 imports what candidates use, then serves spawn requests
 
-Per candidate the proper forks once. The child gets its own mount namespace with a fresh
-tmpfs and a fresh IPC namespace, moves its standard streams and its socket to the judge into
+Per candidate the proper forks once. The child gets a fresh IPC namespace (the skeleton's
+tmpfs was emptied after the candidate before), moves its standard streams and its socket to the judge into
 place, closes everything else, chroots into the skeleton, sets rlimits, drops every
 privilege, installs the seccomp filter and runs `inmate.serve`. The candidate is an ordinary
 process (PID 2 or more): a signal it sends itself acts as it would anywhere. When it ends, or
