@@ -585,8 +585,8 @@ def add(a, b):
     for name, nr in CALLS.items():
         r = _libc.syscall(nr, 0, 0, 0, 0, 0, 0)
         got[name] = (r, ctypes.get_errno())
-    # left open by the filter for the zygote's children; refused by the kernel, for want of
-    # capabilities, once a candidate has given them up
+    # the two calls a candidate makes while setting itself up, before the filter is installed:
+    # denied by the filter (and by the kernel, for want of capabilities) once it runs
     for name, (nr, arg) in OWN.items():
         r = _libc.syscall(nr, arg, 0, 0, 0, 0, 0)
         got[name] = (r, ctypes.get_errno())
@@ -673,6 +673,49 @@ def test_state_of_one_candidate_never_reaches_the_next():
             for i, t in enumerate([writer, reader])]
     res = verify(jobs, workers=1, timeout=TIMEOUT, progress=False)
     assert [r["correct"] for r in res] == [True, False], res
+
+
+# The writable folder itself, not only its contents: at the user-namespace level the candidate
+# owns it (uid 0 of the namespace), so it can change the folder's mode, extended attributes,
+# ACLs and times; and the file system's inode numbers count up with every file made. Each
+# carried a message to the next candidate (a wrong program learned the answer through an
+# xattr), and `chmod 0` locked the next candidates out of their own folder.
+FOLDER_WRITER = """    import os
+    for act in (lambda: os.setxattr('.', 'user.m', b'5'), lambda: os.utime('.', (12345, 12345)),
+                lambda: os.chmod('.', 0)):
+        try:
+            act()
+        except OSError:
+            pass
+    return 0
+"""
+FOLDER_READER = """    import os
+    st = os.stat('.')
+    try:
+        xattrs = os.listxattr('.')
+    except OSError:
+        xattrs = []
+    open('scratch', 'w').write('x')  # its own folder is usable
+    return a + b if (st.st_mode & 0o7777) == 0o1777 and not xattrs and st.st_atime != 12345 else 0
+"""
+INODE_WRITER = "    import os\n    for i in range(300):\n        open(f'f{i}', 'w').close()\n    return 0\n"
+INODE_READER = ("    import os\n    open('mine', 'w').close()\n"
+                "    return a + b if os.stat('mine').st_ino < 100 else 0\n")
+
+
+@pytest.mark.parametrize("level", ["default", "userns"])
+def test_the_writable_folder_itself_is_new_for_every_candidate(level):
+    """Mode, xattrs, times and inode numbers of /sandbox (or /tmp) never reach the next candidate."""
+    ref = {"prompt": PROMPT, "test": TEST, "entry_point": "add"}
+    items = [("humaneval", t, ref) for t in (FOLDER_WRITER, FOLDER_READER, INODE_WRITER, INODE_READER)]
+    try:
+        p = pool.get(1, level=None if level == "default" else level)
+        if level == "userns" and not p.ask("describe")[0].startswith("userns"):
+            pytest.skip("no user namespaces here")
+        res = p.run(items, TIMEOUT)
+    finally:
+        pool.shutdown()
+    assert [r[0] for r in res] == [False, True, False, True], res
 
 
 STDIO_REF = {"tests": [{"input": "2 3\n", "output": "5\n"}, {"input": "10 -4\n", "output": "6\n"}]}

@@ -16,6 +16,7 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV = 1, 2, 4
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER = 1, 4, 24, 36
 PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
 
@@ -115,69 +116,83 @@ def skeleton_sources() -> list[str]:
     return [s for s in srcs if os.path.lexists(s)]
 
 
-def build_skeleton(root: str, tmpfs_mb: int) -> None:
+def build_skeleton(root: str, tmpfs_mb: int) -> dict:
     """A read-only tree at `root` (inside our own mount namespace): the skeleton sources, a few
     devices, benchmark packages hidden, and a size-limited tmpfs, the only writable place,
-    emptied after every candidate (`clear_sandbox`). The tmpfs is /sandbox, and /tmp a link to
-    it; where part of the Python installation itself lives under /tmp (a checkout there), the
-    tmpfs is /tmp and /sandbox the link, and each top folder of /tmp that leads to the
-    installation is a small read-only tmpfs holding only that path: a candidate can write
-    anywhere else in /tmp but can neither change, rename nor remove those folders (a mount
-    point cannot be moved), and the clean-up never enters them."""
+    replaced by a new one after every candidate (`fresh_work`). The tmpfs is /sandbox, and /tmp
+    a link to it. Where part of the Python installation itself lives under /tmp (a checkout
+    there), the tmpfs is /tmp and /sandbox the link, and each top folder of /tmp that leads to
+    the installation is a small read-only tmpfs holding only that path (or the installation's
+    own read-only mount): a candidate can write anywhere else in /tmp but can neither change,
+    rename nor remove those folders (a mount point cannot be moved). Returns the plan that
+    `fresh_work` follows."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("monkeys-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
     sources = sorted(skeleton_sources(), key=len)
     under_tmp = sorted({s.split("/")[2] for s in sources if s.startswith("/tmp/")})
     work, link = ("tmp", "sandbox") if under_tmp and "/tmp" not in sources else ("sandbox", "tmp")
-    # A top folder that is itself a source is its own read-only mount point; the others get
-    # a read-only tmpfs to hold the path down to the sources.
-    paths = [t for t in under_tmp if "/tmp/" + t not in sources] if work == "tmp" else []
+    in_work = [s for s in sources if s.startswith("/tmp/")] if work == "tmp" else []
+    plan = {"root": root, "work": work, "tmpfs_mb": tmpfs_mb, "sources": in_work,
+            # a top folder that is itself a source is its own read-only mount point; the
+            # others get a read-only tmpfs to hold the path down to the sources
+            "paths": [t for t in under_tmp if "/tmp/" + t not in sources] if in_work else []}
     os.makedirs(root + "/" + work)
-    if work == "tmp":  # mounted first: the installation's folders go inside it
-        mount("monkeys-work", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_mb}m,mode=1777")
-        for top in paths:
-            os.mkdir(f"{root}/tmp/{top}", 0o755)
-            mount("monkeys-path", f"{root}/tmp/{top}", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
     for src in sources:
-        if not os.path.lexists(root + src):
+        if src not in in_work and not os.path.lexists(root + src):
             _bind_ro(src, root)
-    for top in paths:
-        mount(None, f"{root}/tmp/{top}", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     for dev in ("null", "zero", "urandom", "random", "full"):
         _bind_ro_dev(f"/dev/{dev}", root)
-    for p in sys.path:
-        for name in HIDDEN_PACKAGES:
-            target = os.path.join(root + p, name)
-            if ("site-packages" in p or "dist-packages" in p) and os.path.isdir(target):
-                mount("monkeys-hidden", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=555")
+    _hide_packages(root, in_work, inside=False)
     if not os.path.lexists(root + "/" + link):
         os.symlink(work, root + "/" + link)  # relative: the same place inside the chroot and out
     mount(None, root, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-    if work == "sandbox":
-        mount("monkeys-work", root + "/sandbox", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_mb}m,mode=1777")
+    fresh_work(plan, first=True)
+    return plan
 
 
-def work_dir(root: str) -> str:
-    """The skeleton's writable folder, as the zygote (outside the chroot) names it."""
-    return root + ("/tmp" if os.path.islink(root + "/sandbox") else "/sandbox")
+def _hide_packages(root: str, in_work: list, inside: bool) -> None:
+    """An empty read-only mount over each benchmark package in the skeleton's site-packages:
+    those under the sources `in_work` (mounted in the writable folder), or all the others."""
+    for p in sys.path:
+        under = any(p == s or p.startswith(s + "/") for s in in_work)
+        if ("site-packages" in p or "dist-packages" in p) and under == inside:
+            for name in HIDDEN_PACKAGES:
+                target = os.path.join(root + p, name)
+                if os.path.isdir(target):
+                    mount("monkeys-hidden", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=555")
 
 
-def clear_sandbox(root: str) -> None:
-    """Remove everything a candidate left in /sandbox (run once all its processes are gone)."""
-    clear_dir(work_dir(root))
+def fresh_work(plan: dict, first: bool = False) -> None:
+    """Replace the writable folder by a new, empty tmpfs (run once all of a candidate's
+    processes are gone). Nothing of the last candidate is left: no file, and not the folder's
+    mode, owner, extended attributes, ACLs or times, nor the file system's inode numbers,
+    which a candidate could set or count up to pass a message to the next one. The kernel
+    frees the old tree whatever its shape, in one call."""
+    root, work = plan["root"], plan["root"] + "/" + plan["work"]
+    if not first:
+        check(_libc.umount2(work.encode(), MNT_DETACH), f"umount {work}")
+    mount("monkeys-work", work, "tmpfs", MS_NOSUID | MS_NODEV, f"size={plan['tmpfs_mb']}m,mode=1777")
+    if not plan["sources"]:
+        return
+    for top in plan["paths"]:
+        os.mkdir(f"{work}/{top}", 0o755)
+        mount("monkeys-path", f"{work}/{top}", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    for src in plan["sources"]:
+        if not os.path.lexists(root + src):
+            _bind_ro(src, root)
+    _hide_packages(root, plan["sources"], inside=True)
+    for top in plan["paths"]:
+        mount(None, f"{work}/{top}", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
 def clear_dir(path: str) -> None:
     """Empty the directory `path`, once nothing else writes in it. Symbolic links are removed,
     never followed. Iterative, walking with chdir: a tree of any depth (deeper than Python's
     recursion limit, or than PATH_MAX) costs lists of names, not a stack of frames or
-    descriptors, and each directory is read once (wide trees cost linear time). A folder
-    that is another file system's mount point (the read-only installation path in /tmp) is
-    left alone."""
+    descriptors, and each directory is read once (wide trees cost linear time)."""
     pending: list[list[str]] = []  # per level entered: its subdirectories still to remove
     names: list[str] = []          # the directories entered below `path`
     os.chdir(path)
-    dev = os.stat(".").st_dev
     try:
         while True:
             subs = []
@@ -187,8 +202,7 @@ def clear_dir(path: str) -> None:
                         try:
                             os.rmdir(e.name)  # empty already: no need to enter it
                         except OSError:
-                            if e.stat(follow_symlinks=False).st_dev == dev:
-                                subs.append(e.name)
+                            subs.append(e.name)
                         continue
                     try:
                         os.unlink(e.name)

@@ -11,14 +11,14 @@ Layout, once per zygote:
                       --fork--> zygote proper: PID 1 of the new PID namespace, in the cgroup,
                                 imports what candidates use, then serves spawn requests
 
-Per candidate the proper forks once. The child gets a fresh IPC namespace (the skeleton's
-tmpfs was emptied after the candidate before), moves its standard streams and its socket to the judge into
-place, closes everything else, chroots into the skeleton, sets rlimits, drops every
-privilege, installs the seccomp filter and runs `inmate.serve`. The candidate is an ordinary
-process (PID 2 or more): a signal it sends itself acts as it would anywhere. When it ends, or
-the judge asks, the proper kills every process of the namespace but itself (kill(-1) from PID
-1) and reaps them; only then does it take the next request, so no process of one candidate
-ever meets the next.
+Per candidate the proper forks once. The child gets a fresh IPC namespace, moves its
+standard streams and its socket to the judge into place, closes everything else, chroots
+into the skeleton, sets rlimits, drops every privilege, installs the seccomp filter (built
+once by the proper) and runs `inmate.serve`. The candidate is an ordinary process (PID 2 or
+more): a signal it sends itself acts as it would anywhere. When it ends, or the judge asks,
+the proper kills every process of the namespace but itself (kill(-1) from PID 1), reaps them
+and mounts a new tmpfs over the writable folder; only then does it take the next request, so
+no process or file of one candidate ever meets the next.
 
 Protocol (SOCK_SEQPACKET, JSON, trusted both ways):
     zygote -> judge   {"op": "ready", "level", "cgroup", "seccomp", "threads"} | {"op": "error", "why"}
@@ -39,7 +39,6 @@ import os
 import signal
 import socket
 import sys
-import tempfile
 import time
 
 from . import cgroups, seccomp, walls
@@ -64,7 +63,7 @@ def main() -> None:
     try:
         if level != "basic":
             walls.enter(level)
-            walls.build_skeleton(cfg["root"], cfg["limits"]["tmpfs_mb"])
+            cfg["work"] = walls.build_skeleton(cfg["root"], cfg["limits"]["tmpfs_mb"])
     except OSError as e:
         _send(sock, {"op": "error", "why": f"{level} isolation unavailable: {e}"})
         os._exit(1)
@@ -117,7 +116,9 @@ def _prepare(cfg: dict) -> dict:
     if filt is None:
         facts["seccomp"] = "no seccomp filter for " + os.uname().machine
     else:
-        seccomp.apply(filt)  # on ourselves: every candidate inherits it at fork
+        # Built once; each candidate installs it (one system call, no compiling), since this
+        # process still mounts: a new tmpfs after every candidate.
+        cfg["seccomp"] = filt
         facts["seccomp"] = f"seccomp {seccomp.machine()}"
     return facts
 
@@ -153,6 +154,7 @@ def _serve(sock: socket.socket, cfg: dict) -> None:
         seq = msg.get("seq")
         workdir = None
         if cfg["level"] == "basic":
+            import tempfile  # noqa: PLC0415  (only here: it brings shutil and three compression libraries, more to copy at every fork)
             workdir = tempfile.mkdtemp(prefix="monkeys-cand-")
             if os.geteuid() == 0:
                 os.chown(workdir, cfg["uid"], cfg["uid"])
@@ -183,7 +185,7 @@ def _serve(sock: socket.socket, cfg: dict) -> None:
             walls.clear_dir(workdir)
             os.rmdir(workdir)
         if cfg["level"] != "basic":
-            walls.clear_sandbox(cfg["root"])
+            walls.fresh_work(cfg["work"])
         _send(sock, {"op": "ended", "seq": seq, "status": "signaled" if code < 0 else "exited",
                      "code": abs(code), "oom": oom})
 
@@ -239,6 +241,8 @@ def _candidate(fds: list, msg: dict, cfg: dict, workdir: str | None) -> None:
             os.environ.update(HOME=workdir, TMPDIR=workdir)
         walls.set_limits(float(msg["timeout"]), limits, nproc=(level == "full" or os.geteuid() == 0) and level != "userns")
         walls.drop_privileges(level, uid)
+        if cfg.get("seccomp") is not None:
+            seccomp.apply(cfg["seccomp"])
         if level == "basic":  # elsewhere the zygote is PID 1: its death ends the namespace
             walls.prctl(walls.PR_SET_PDEATHSIG, signal.SIGKILL)
         # sys.stdin/stdout/stderr already read and write fds 0-2; never used by the zygote, they
