@@ -181,13 +181,16 @@ def _serve(sock: socket.socket, cfg: dict) -> None:
         if group and code < 0:
             now = cgroups.oom_kills(group)
             oom, ooms = now > ooms, now
-        if workdir:
+        if workdir:  # a folder of the host's /tmp: gone before we answer, whatever follows
             walls.clear_dir(workdir)
             os.rmdir(workdir)
-        if cfg["level"] != "basic":
-            walls.fresh_work(cfg["work"])
         _send(sock, {"op": "ended", "seq": seq, "status": "signaled" if code < 0 else "exited",
                      "code": abs(code), "oom": oom})
+        # Every process of the candidate is gone. Its tmpfs is replaced while the judge gets
+        # the next program ready (the unmount waits on the kernel more than it computes); the
+        # next request is read only after this.
+        if cfg["level"] != "basic":
+            walls.fresh_work(cfg["work"])
 
 
 def _wait(pid: int) -> int:
