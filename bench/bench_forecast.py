@@ -14,7 +14,7 @@
 
 Data: $MONKEYS_SHARED_DATA/monkeys_pythia_math/per_problem_counts.csv (default ../shared/data).
 Usage: python bench/bench_forecast.py [--repeats 20] [--json out.json] [--figure docs/forecast_pythia160m.png]
-                                      [--data RUN_OR_CSV --m 10 --target 100] [--policy]
+                                      [--data RUN_OR_CSV --m 10 --target 100 [--data-figure PNG]] [--policy]
 """
 import argparse
 import json
@@ -48,7 +48,9 @@ def load(source: str) -> dict:
     if path.is_dir():
         run = read_run(path)
         name = (run["config"].get("model") or {}).get("name") or path.name
-        return {name: {"n": run["n"], "c": run["c"]}}
+        task = (run["config"].get("task") or {}).get("name")
+        return {name: {"n": run["n"], "c": run["c"], "problem_ids": list(run["problem_ids"]),
+                       "benchmark": task}}
     return read_counts(path)
 
 
@@ -145,7 +147,8 @@ def policy_check(data: dict, repeats: int, m: int = 100, min_samples: int = 50, 
     return "\n".join(lines)
 
 
-def figure(data: dict, path: Path, model: str = "Pythia 160M", m: int = 100, seed: int = 2024):
+def figure(data: dict, path: Path, model: str = "Pythia 160M", m: int = 100, seed: int = 2024,
+           title: str | None = None):
     from analysis.plots import plot_forecast
 
     rec = data[model]
@@ -159,7 +162,7 @@ def figure(data: dict, path: Path, model: str = "Pythia 160M", m: int = 100, see
     kt, ct = coverage_curve(n, c)
     sel = np.unique(np.round(np.geomspace(1, K, 400)).astype(np.int64)) - 1
     return plot_forecast({"k": kp.tolist(), "coverage": cp.tolist()}, band, path.with_suffix(""),
-                         title=f"{model} on MATH: forecast from {m} samples per problem",
+                         title=title or f"{model} on MATH: forecast from {m} samples per problem",
                          measured={"k": kt[sel].tolist(), "coverage": ct[sel].tolist(),
                                    "label": f"measured, all {K:,} samples"})
 
@@ -185,7 +188,8 @@ def main() -> int:
     ap.add_argument("--no-pythia", action="store_true", help="skip the Pythia checks")
     ap.add_argument("--policy", action="store_true", help="also replay the forecast-mode pilot policy")
     ap.add_argument("--json", metavar="PATH")
-    ap.add_argument("--figure", metavar="PNG")
+    ap.add_argument("--figure", metavar="PNG", help="one 100-sample pilot of Pythia 160M, forecast to 10,000")
+    ap.add_argument("--data-figure", metavar="PNG", help="the same for the first --data, from a pilot of --m")
     ap.add_argument("--pilot-csv", metavar="PATH", help="write a 100-sample pilot of every Pythia model (seed 2024) "
                     "as a counts file, the input of the `monkeys plan` example in docs/forecast.md")
     args = ap.parse_args()
@@ -206,6 +210,12 @@ def main() -> int:
             print("wrote", args.pilot_csv)
     for src in args.data:
         checks.append((src, load(src), args.m, args.target))
+    if args.data and args.data_figure:
+        data = checks[-len(args.data)][1]
+        name = next(iter(data))
+        task = f" on {data[name]['benchmark']}" if data[name].get("benchmark") else ""
+        print("wrote", figure(data, Path(args.data_figure), model=name, m=args.m,
+                              title=f"{name}{task}\nforecast from {args.m} samples per problem")[0])
     for label, data, m, target in checks:
         t0 = time.time()
         res = {name: forecast_check(rec["n"], rec["c"], m=m, target=target, repeats=args.repeats,
