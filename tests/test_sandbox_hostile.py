@@ -701,13 +701,19 @@ FOLDER_READER = """    import os
 INODE_WRITER = "    import os\n    for i in range(300):\n        open(f'f{i}', 'w').close()\n    return 0\n"
 INODE_READER = ("    import os\n    open('mine', 'w').close()\n"
                 "    return a + b if os.stat('mine').st_ino < 100 else 0\n")
+# The PID counter: a program that forks n times moves the next candidate's PID by n.
+PID_WRITER = ("    import os\n    for _ in range(40):\n        pid = os.fork()\n        if pid == 0:\n"
+              "            os._exit(0)\n        os.waitpid(pid, 0)\n    return 0\n")
+PID_READER = "    import os\n    return a + b if os.getpid() == 2 else 0\n"
 
 
 @pytest.mark.parametrize("level", ["default", "userns"])
-def test_the_writable_folder_itself_is_new_for_every_candidate(level):
-    """Mode, xattrs, times and inode numbers of /sandbox (or /tmp) never reach the next candidate."""
+def test_the_writable_folder_and_the_pid_counter_are_new_for_every_candidate(level):
+    """Mode, xattrs, times and inode numbers of /sandbox (or /tmp), and the PID counter, never
+    reach the next candidate."""
     ref = {"prompt": PROMPT, "test": TEST, "entry_point": "add"}
-    items = [("humaneval", t, ref) for t in (FOLDER_WRITER, FOLDER_READER, INODE_WRITER, INODE_READER)]
+    items = [("humaneval", t, ref) for t in (FOLDER_WRITER, FOLDER_READER, INODE_WRITER, INODE_READER,
+                                             PID_WRITER, PID_READER)]
     try:
         p = pool.get(1, level=None if level == "default" else level)
         if level == "userns" and not p.ask("describe")[0].startswith("userns"):
@@ -715,7 +721,7 @@ def test_the_writable_folder_itself_is_new_for_every_candidate(level):
         res = p.run(items, TIMEOUT)
     finally:
         pool.shutdown()
-    assert [r[0] for r in res] == [False, True, False, True], res
+    assert [r[0] for r in res] == [False, True, False, True, False, True], res
 
 
 STDIO_REF = {"tests": [{"input": "2 3\n", "output": "5\n"}, {"input": "10 -4\n", "output": "6\n"}]}

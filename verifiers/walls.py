@@ -222,6 +222,27 @@ def clear_dir(path: str) -> None:
         os.chdir("/")
 
 
+def pid_counter() -> int | None:
+    """A descriptor on this PID namespace's last-PID counter, or None where it cannot be set
+    (no namespace of our own, or no CAP_SYS_ADMIN over it)."""
+    try:
+        fd = os.open("/proc/sys/kernel/ns_last_pid", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        os.pwrite(fd, b"1", 0)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def reset_pids(fd: int) -> None:
+    """The next process of the namespace gets PID 2, whatever earlier candidates forked: a PID
+    is no counter that one candidate can move and the next read (run with only PID 1 alive)."""
+    os.pwrite(fd, b"1", 0)
+
+
 # ------------------------------------------------------------------------- one candidate
 
 def fresh_ipc() -> None:

@@ -111,6 +111,9 @@ def _prepare(cfg: dict) -> dict:
     gc.freeze()  # candidates' collections then leave the inherited objects (and pages) alone
     if group:
         cgroups.limit(group, cfg["limits"]["memory_mb"] << 20)
+    if cfg["level"] != "basic":
+        cfg["pids"] = walls.pid_counter()
+        facts["pids"] = "reset" if cfg["pids"] is not None else "counting"
     facts["threads"] = _threads()
     filt = seccomp.compiled()
     if filt is None:
@@ -158,6 +161,8 @@ def _serve(sock: socket.socket, cfg: dict) -> None:
             workdir = tempfile.mkdtemp(prefix="monkeys-cand-")
             if os.geteuid() == 0:
                 os.chown(workdir, cfg["uid"], cfg["uid"])
+        if cfg.get("pids") is not None:
+            walls.reset_pids(cfg["pids"])
         pid = _fork(single)
         if pid == 0:
             _candidate(fds, msg, cfg, workdir)
