@@ -724,6 +724,32 @@ def test_the_writable_folder_and_the_pid_counter_are_new_for_every_candidate(lev
     assert [r[0] for r in res] == [False, True, False, True, False, True], res
 
 
+# Files a candidate leaves are freed by the kernel before the next candidate's clock starts,
+# and there are at most tmpfs_inodes of them (a flood of 600,000 empty files held the next
+# candidate ~1 s when the teardown ran on its clock).
+INODE_FLOOD = """    import errno, os
+    g = globals()
+    if 'hit' not in g:
+        g['hit'] = False
+        try:
+            for i in range(200000):
+                os.mknod('f%d' % i)
+        except OSError as e:
+            g['hit'] = e.errno == errno.ENOSPC and i <= walls_inodes
+    return a + b if g['hit'] else 0
+"""
+
+
+def test_the_files_a_candidate_may_leave_are_bounded():
+    limit = walls.DEFAULT_LIMITS["tmpfs_inodes"]
+    text = INODE_FLOOD.replace("walls_inodes", str(limit))
+    ref = {"prompt": PROMPT, "test": TEST, "entry_point": "add"}
+    jobs = [{"problem_id": "p", "sample_index": i, "verifier": "humaneval", "text": t, "reference": ref}
+            for i, t in enumerate([text, "    return a + b\n"])]
+    res = verify(jobs, workers=1, timeout=10 * TIMEOUT, progress=False)
+    assert [r["correct"] for r in res] == [True, True], res
+
+
 STDIO_REF = {"tests": [{"input": "2 3\n", "output": "5\n"}, {"input": "10 -4\n", "output": "6\n"}]}
 STDIO_ATTACKS = {
     "stdio_exit_early": "import os\nos._exit(0)\n",

@@ -21,7 +21,10 @@ PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER = 1, 
 PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
 
 UID_BASE = 1_900_000_000  # + the zygote's pid: a uid no real account uses
-DEFAULT_LIMITS = {"memory_mb": 4096, "nproc": 64, "fsize_mb": 16, "nofile": 256, "tmpfs_mb": 64}
+# tmpfs_inodes bounds the files a candidate can leave, and so the kernel's time to free them
+# before the next candidate (about 2 us each): 65,536 is a tenth of a second.
+DEFAULT_LIMITS = {"memory_mb": 4096, "nproc": 64, "fsize_mb": 16, "nofile": 256, "tmpfs_mb": 64,
+                  "tmpfs_inodes": 65536}
 # Environment of the zygote and so of every candidate: nothing of the caller's. One thread
 # for the numeric libraries, and no background thread in pyarrow's allocator, keep the
 # zygote single-threaded, which the cheap fork needs.
@@ -116,7 +119,7 @@ def skeleton_sources() -> list[str]:
     return [s for s in srcs if os.path.lexists(s)]
 
 
-def build_skeleton(root: str, tmpfs_mb: int) -> dict:
+def build_skeleton(root: str, tmpfs_mb: int, tmpfs_inodes: int) -> dict:
     """A read-only tree at `root` (inside our own mount namespace): the skeleton sources, a few
     devices, benchmark packages hidden, and a size-limited tmpfs, the only writable place,
     replaced by a new one after every candidate (`fresh_work`). The tmpfs is /sandbox, and /tmp
@@ -132,7 +135,7 @@ def build_skeleton(root: str, tmpfs_mb: int) -> dict:
     under_tmp = sorted({s.split("/")[2] for s in sources if s.startswith("/tmp/")})
     work, link = ("tmp", "sandbox") if under_tmp and "/tmp" not in sources else ("sandbox", "tmp")
     in_work = [s for s in sources if s.startswith("/tmp/")] if work == "tmp" else []
-    plan = {"root": root, "work": work, "tmpfs_mb": tmpfs_mb, "sources": in_work,
+    plan = {"root": root, "work": work, "tmpfs_mb": tmpfs_mb, "tmpfs_inodes": tmpfs_inodes, "sources": in_work,
             # a top folder that is itself a source is its own read-only mount point; the
             # others get a read-only tmpfs to hold the path down to the sources
             "paths": [t for t in under_tmp if "/tmp/" + t not in sources] if in_work else []}
@@ -171,7 +174,8 @@ def fresh_work(plan: dict, first: bool = False) -> None:
     root, work = plan["root"], plan["root"] + "/" + plan["work"]
     if not first:
         check(_libc.umount2(work.encode(), MNT_DETACH), f"umount {work}")
-    mount("monkeys-work", work, "tmpfs", MS_NOSUID | MS_NODEV, f"size={plan['tmpfs_mb']}m,mode=1777")
+    mount("monkeys-work", work, "tmpfs", MS_NOSUID | MS_NODEV,
+          f"size={plan['tmpfs_mb']}m,nr_inodes={plan['tmpfs_inodes']},mode=1777")
     if not plan["sources"]:
         return
     for top in plan["paths"]:

@@ -63,7 +63,7 @@ def main() -> None:
     try:
         if level != "basic":
             walls.enter(level)
-            cfg["work"] = walls.build_skeleton(cfg["root"], cfg["limits"]["tmpfs_mb"])
+            cfg["work"] = walls.build_skeleton(cfg["root"], cfg["limits"]["tmpfs_mb"], cfg["limits"]["tmpfs_inodes"])
     except OSError as e:
         _send(sock, {"op": "error", "why": f"{level} isolation unavailable: {e}"})
         os._exit(1)
@@ -186,16 +186,16 @@ def _serve(sock: socket.socket, cfg: dict) -> None:
         if group and code < 0:
             now = cgroups.oom_kills(group)
             oom, ooms = now > ooms, now
-        if workdir:  # a folder of the host's /tmp: gone before we answer, whatever follows
+        # Before answering: the judge starts the next candidate's clock on our answer, and the
+        # kernel's teardown of what this one left (up to the tmpfs's inode limit) must never
+        # run on that clock.
+        if workdir:
             walls.clear_dir(workdir)
             os.rmdir(workdir)
-        _send(sock, {"op": "ended", "seq": seq, "status": "signaled" if code < 0 else "exited",
-                     "code": abs(code), "oom": oom})
-        # Every process of the candidate is gone. Its tmpfs is replaced while the judge gets
-        # the next program ready (the unmount waits on the kernel more than it computes); the
-        # next request is read only after this.
         if cfg["level"] != "basic":
             walls.fresh_work(cfg["work"])
+        _send(sock, {"op": "ended", "seq": seq, "status": "signaled" if code < 0 else "exited",
+                     "code": abs(code), "oom": oom})
 
 
 def _wait(pid: int) -> int:
