@@ -21,7 +21,7 @@ and mounts a new tmpfs over the writable folder; only then does it take the next
 no process or file of one candidate ever meets the next.
 
 Protocol (SOCK_SEQPACKET, JSON, trusted both ways):
-    zygote -> judge   {"op": "ready", "level", "cgroup", "seccomp", "threads"} | {"op": "error", "why"}
+    zygote -> judge   {"op": "ready", "level", "cgroup", "seccomp", "threads", "pids"} | {"op": "error", "why"}
     judge  -> zygote  {"op": "spawn", "seq", "mode", "timeout"} + fds [socket, stdin, stdout, stderr]
     zygote -> judge   {"op": "started", "seq"} + a pidfd of the candidate's process
     zygote -> judge   {"op": "ended", "seq", "status": "exited"|"signaled", "code", "oom"}
@@ -157,7 +157,9 @@ def _serve(sock: socket.socket, cfg: dict) -> None:
         seq = msg.get("seq")
         workdir = None
         if cfg["level"] == "basic":
-            import tempfile  # noqa: PLC0415  (only here: it brings shutil and three compression libraries, more to copy at every fork)
+            # Imported here only: it brings shutil and three compression libraries, more for
+            # every fork to copy at the other levels.
+            import tempfile  # noqa: PLC0415
             workdir = tempfile.mkdtemp(prefix="monkeys-cand-")
             if os.geteuid() == 0:
                 os.chown(workdir, cfg["uid"], cfg["uid"])
