@@ -203,3 +203,29 @@ def test_without_writable_cgroups_the_sandbox_says_so_and_still_runs(monkeypatch
         assert verdicts == [(True, "passed"), (False, "failed: AssertionError")]
     finally:
         sb.close()
+
+
+def test_mount_points_of_judges_that_are_gone_are_swept():
+    """A judge killed outright (the dispatcher's SIGKILL) never removes its skeleton's mount
+    point; the next zygote started removes those of dead judges, and only those."""
+    import os
+    import tempfile
+
+    from verifiers import judge
+    tmp = tempfile.gettempdir()
+    dead = os.path.join(tmp, f"{judge.ROOT_PREFIX}{(1 << 22) + 1}-test")  # above any pid_max
+    alive = os.path.join(tmp, f"{judge.ROOT_PREFIX}{os.getpid()}-test")
+    full = os.path.join(tmp, f"{judge.ROOT_PREFIX}{(1 << 22) + 2}-test")
+    for d in (dead, alive, full):
+        os.makedirs(d, exist_ok=True)
+    open(os.path.join(full, "keep"), "w").close()  # never a mount point: left alone
+    sb = judge.Sandbox()
+    try:
+        sb.zygote("base")
+        assert not os.path.exists(dead)
+        assert os.path.isdir(alive) and os.path.isfile(os.path.join(full, "keep"))
+    finally:
+        sb.close()
+        os.rmdir(alive)
+        os.remove(os.path.join(full, "keep"))
+        os.rmdir(full)

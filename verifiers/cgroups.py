@@ -60,7 +60,7 @@ def _own_paths() -> dict:
     return out
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
         return True
@@ -83,7 +83,7 @@ def _sweep(parent: str) -> None:
             owner = int(name[len(PREFIX):].split("-")[0])
         except ValueError:
             continue
-        if not _pid_alive(owner):
+        if not pid_alive(owner):
             try:
                 os.rmdir(os.path.join(parent, name))
             except OSError:
