@@ -70,17 +70,19 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def _sweep(parent: str) -> None:
-    """Remove empty groups left by pools whose process is gone."""
+def sweep(parent: str, prefix: str = PREFIX) -> None:
+    """Remove the empty folders `<prefix><pid>-...` in `parent` whose owning process is gone:
+    cgroups here, and the judges' skeleton mount points (a process killed outright never
+    removes its own)."""
     try:
         names = os.listdir(parent)
     except OSError:
         return
     for name in names:
-        if not name.startswith(PREFIX):
+        if not name.startswith(prefix):
             continue
         try:
-            owner = int(name[len(PREFIX):].split("-")[0])
+            owner = int(name[len(prefix):].split("-")[0])
         except ValueError:
             continue
         if not pid_alive(owner):
@@ -110,7 +112,7 @@ def create(memory_bytes: int, pids: int) -> tuple[dict | None, str]:
             if version == 2:
                 _enable_v2(parent)
             if path not in made:
-                _sweep(parent)
+                sweep(parent)
                 os.mkdir(path)
                 made.append(path)
             dirs[c] = path

@@ -86,24 +86,6 @@ def _package_parent() -> str:
 ROOT_PREFIX = "monkeys-root-"  # + the judge's pid: the skeleton's mount point, in the host's temp folder
 
 
-def sweep_roots() -> None:
-    """Remove the (empty) skeleton mount points of judges that are gone: one killed outright
-    never removes its own."""
-    tmp = tempfile.gettempdir()
-    for name in os.listdir(tmp):
-        if not name.startswith(ROOT_PREFIX):
-            continue
-        try:
-            owner = int(name[len(ROOT_PREFIX):].split("-")[0])
-        except ValueError:
-            continue
-        if not cgroups.pid_alive(owner):
-            try:
-                os.rmdir(os.path.join(tmp, name))
-            except OSError:
-                pass
-
-
 class Zygote:
     """Client of one zygote process (see zygote.py for the protocol)."""
 
@@ -111,7 +93,7 @@ class Zygote:
         self.flavour, self.level = flavour, level
         self.seq, self.unread, self.pidfds = 0, [], {}
         self.root = tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{os.getpid()}-")
-        sweep_roots()
+        cgroups.sweep(tempfile.gettempdir(), ROOT_PREFIX)
         self.group, why = cgroups.create(limits["memory_mb"] << 20, limits["nproc"] + 8)
         self.sock, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         cfg = {"fd": child.fileno(), "judge": os.getpid(), "level": level, "root": self.root,
